@@ -1,0 +1,20 @@
+"""Rule normalise_expression: covariates out, then Z-scores with training moments."""
+
+import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
+
+from milage.data import read_expression, write_expression
+from milage.io import read_table, write_table
+from milage.prepare import normalise
+from milage.workflow import run
+
+
+def main(sm):
+    expr = read_expression(sm.input.values, sm.input.samples, sm.input.genes)
+    split = read_table(sm.input.split, dtype=str)
+    expr, moments = normalise(expr, split, scope=sm.params.scope,
+                              covariates=sm.params.covariates)
+    write_expression(expr, sm.output.values, sm.output.samples, sm.output.genes)
+    write_table(moments, sm.output.moments)
+
+
+run(snakemake, main)  # noqa: F821

@@ -1,0 +1,19 @@
+"""Rule prepare_expression: read, filter and transform expression (GCT or BED files)."""
+
+import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
+
+from milage.data import write_expression
+from milage.expression import ExpressionSettings, prepare_expression
+from milage.io import read_table
+from milage.workflow import run
+
+
+def main(sm):
+    genotyped = set(read_table(sm.input.genotyped, dtype=str)["individual"])
+    expr = prepare_expression(ExpressionSettings(**sm.params.settings), genotyped,
+                              gct=sm.input.get("gct"), attributes=sm.input.get("attributes"),
+                              beds=sm.params.beds, annotation=sm.input.get("annotation"))
+    write_expression(expr, sm.output.values, sm.output.samples, sm.output.genes)
+
+
+run(snakemake, main)  # noqa: F821

@@ -1,0 +1,15 @@
+"""Rule prepare_genotypes: filter a VCF/BCF or PLINK file into the dosage matrix."""
+
+import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
+
+from milage.genotypes import prepare_genotypes
+from milage.workflow import run
+
+
+def main(sm):
+    prepare_genotypes(sm.input.genotypes, sm.output.dosages, sm.output.snps,
+                      sm.output.individuals, min_maf=sm.params.min_maf,
+                      candidates=sm.input.get("candidates"))
+
+
+run(snakemake, main)  # noqa: F821

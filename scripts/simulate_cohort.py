@@ -1,0 +1,17 @@
+"""Rule simulate_cohort: write the demo cohort in GTEx formats, with its planted truth."""
+
+import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
+
+import pandas as pd
+
+from milage.simulate import SimulationSettings, simulate_cohort, write_cohort
+from milage.workflow import run
+
+
+def main(sm):
+    tissues = pd.read_csv(sm.input.tissues, sep="\t")
+    cohort = simulate_cohort(SimulationSettings(**sm.params.settings), tissues)
+    write_cohort(cohort, dict(sm.output.items()))
+
+
+run(snakemake, main)  # noqa: F821

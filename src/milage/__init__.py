@@ -1,0 +1,3 @@
+"""milage: Mixed-Layer Analysis of Genetics and Expression."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,85 @@
+"""The prepared dataset on disk, and the one loader every later stage reads it through.
+
+Layout of ``results/{dataset}/prepared/`` (documented in config/README.md):
+
+    dosages.npy       SNPs x genotyped individuals, float32, memory-mappable
+    snps.tsv.gz       chrom, pos, snp_id, ref, alt, af, maf, n_missing (rows = dosages rows)
+    genotyped.tsv     individual (the column order of dosages.npy)
+    individuals.tsv   individual, split (train / valid / test)
+    expression.npy    samples x genes, float32 Z-scores (training moments)
+    samples.tsv       sample_id, individual, tissue, split (rows = expression rows)
+    genes.tsv         gene_id, gene_name, chrom, tss (columns of expression.npy)
+    moments.tsv       gene_id, group, mean, sd (normalisation moments)
+    cis_windows.tsv   gene_id, cis_start, cis_stop: half-open row range of snps.tsv.gz
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from milage.expression import Expression
+from milage.io import read_table, write_array, write_table
+
+
+def write_expression(expr: Expression, values: str | os.PathLike,
+                     samples: str | os.PathLike, genes: str | os.PathLike) -> None:
+    """Write an Expression as .npy plus its sample and gene tables."""
+    write_array(expr.values, values)
+    write_table(expr.samples, samples)
+    write_table(expr.genes, genes)
+
+
+def read_expression(values: str | os.PathLike, samples: str | os.PathLike,
+                    genes: str | os.PathLike) -> Expression:
+    """Read what :func:`write_expression` wrote."""
+    return Expression(np.load(values), read_table(samples, dtype={"individual": str}),
+                      read_table(genes, dtype={"chrom": str, "gene_id": str}))
+
+
+@dataclass
+class Dataset:
+    """A prepared dataset. Index columns tie the tables to the arrays:
+
+    samples.ind_index / tissue_index index ``individuals`` / ``tissues``;
+    individuals.geno_col indexes the columns of ``dosages``.
+    """
+
+    dosages: np.ndarray            # SNPs x genotyped individuals (memory-mapped)
+    snps: pd.DataFrame
+    individuals: pd.DataFrame      # individual, split, geno_col
+    samples: pd.DataFrame          # sample_id, individual, tissue, split, ind_index, tissue_index
+    genes: pd.DataFrame            # gene_id, gene_name, chrom, tss, cis_start, cis_stop
+    tissues: list[str]
+    expression: np.ndarray         # samples x genes
+    moments: pd.DataFrame
+
+    def genotypes(self, individuals: np.ndarray | None = None) -> np.ndarray:
+        """Dosages as individuals x SNPs float32 (in memory), rows in the order given
+        (default: the order of ``self.individuals``)."""
+        rows = self.individuals["geno_col"].to_numpy() if individuals is None else individuals
+        return np.ascontiguousarray(self.dosages[:, rows].T)
+
+
+def load_dataset(prepared: str | os.PathLike) -> Dataset:
+    """Load a prepared dataset directory (arrays memory-mapped)."""
+    d = Path(prepared)
+    genotyped = read_table(d / "genotyped.tsv", dtype=str)["individual"]
+    individuals = read_table(d / "individuals.tsv", dtype=str)
+    individuals["geno_col"] = pd.Index(genotyped).get_indexer(individuals["individual"])
+    samples = read_table(d / "samples.tsv", dtype={"individual": str})
+    tissues = list(dict.fromkeys(samples["tissue"]))
+    samples["ind_index"] = pd.Index(individuals["individual"]).get_indexer(samples["individual"])
+    samples["tissue_index"] = pd.Index(tissues).get_indexer(samples["tissue"])
+    genes = read_table(d / "genes.tsv", dtype={"chrom": str}).merge(
+        read_table(d / "cis_windows.tsv"), on="gene_id", how="left", validate="1:1")
+    return Dataset(
+        dosages=np.load(d / "dosages.npy", mmap_mode="r"),
+        snps=read_table(d / "snps.tsv.gz", dtype={"chrom": str}),
+        individuals=individuals, samples=samples, genes=genes, tissues=tissues,
+        expression=np.load(d / "expression.npy", mmap_mode="r"),
+        moments=read_table(d / "moments.tsv"))

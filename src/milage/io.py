@@ -1,0 +1,56 @@
+"""Small file helpers shared by every stage: atomic outputs, tables and arrays."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from milage.errors import InputError
+
+
+def require_file(path: str | os.PathLike, what: str) -> Path:
+    """Return ``path`` as a Path, or raise InputError if it does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, f"the {what} file does not exist",
+                         "check the path in config/config.yaml (section inputs)")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` only on success.
+
+    A failure inside the block removes the temporary file, so no partial output is left.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a tab-separated table atomically (gzip when the name ends in .gz)."""
+    with atomic_output(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False,
+                  compression="gzip" if str(path).endswith(".gz") else None)
+
+
+def read_table(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
+    """Read a table written by :func:`write_table`."""
+    return pd.read_csv(path, sep="\t", **kwargs)
+
+
+def write_array(array: np.ndarray, path: str | os.PathLike) -> None:
+    """Save an array as .npy atomically."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array)

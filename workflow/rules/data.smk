@@ -1,0 +1,146 @@
+# Demo cohort and data preparation: genotypes, expression, split, normalisation, cis windows.
+
+
+rule simulate_cohort:
+    input:
+        tissues=RESOURCES / "tissues.tsv",
+    output:
+        vcf=f"{R}/raw/genotypes.vcf.gz",
+        gct=f"{R}/raw/expression_tpm.gct.gz",
+        attributes=f"{R}/raw/sample_attributes.tsv",
+        gtf=f"{R}/raw/genes.gtf",
+        gmt=f"{R}/raw/gene_sets.gmt",
+        truth=f"{R}/raw/truth.npz",
+    log:
+        f"{R}/logs/simulate_cohort.log",
+    benchmark:
+        f"{R}/benchmarks/simulate_cohort.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        settings={
+            **config["simulate"],
+            "seed": config["seed"],
+            "cis_window": config["cis"]["window"],
+        },
+    script:
+        "../../scripts/simulate_cohort.py"
+
+
+rule prepare_genotypes:
+    input:
+        unpack(genotype_inputs),
+    output:
+        dosages=f"{PREP}/dosages.npy",
+        snps=f"{PREP}/snps.tsv.gz",
+        individuals=f"{PREP}/genotyped.tsv",
+    log:
+        f"{R}/logs/prepare_genotypes.log",
+    benchmark:
+        f"{R}/benchmarks/prepare_genotypes.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        min_maf=config["genotypes"]["min_maf"],
+    script:
+        "../../scripts/prepare_genotypes.py"
+
+
+rule prepare_expression:
+    input:
+        unpack(expression_inputs),
+    output:
+        values=f"{R}/filtered/expression.npy",
+        samples=f"{R}/filtered/samples.tsv",
+        genes=f"{R}/filtered/genes.tsv",
+    log:
+        f"{R}/logs/prepare_expression.log",
+    benchmark:
+        f"{R}/benchmarks/prepare_expression.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        settings={k: v for k, v in config["expression"].items() if k != "zscore_scope"},
+        beds=RAW["beds"],
+    script:
+        "../../scripts/prepare_expression.py"
+
+
+rule split_individuals:
+    input:
+        samples=f"{R}/filtered/samples.tsv",
+    output:
+        split=f"{PREP}/individuals.tsv",
+    log:
+        f"{R}/logs/split_individuals.log",
+    benchmark:
+        f"{R}/benchmarks/split_individuals.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=500,
+    params:
+        seed=config["seed"],
+        test_fraction=config["split"]["test_fraction"],
+        valid_fraction=config["split"]["valid_fraction"],
+    script:
+        "../../scripts/split_individuals.py"
+
+
+rule normalise_expression:
+    input:
+        values=f"{R}/filtered/expression.npy",
+        samples=f"{R}/filtered/samples.tsv",
+        genes=f"{R}/filtered/genes.tsv",
+        split=f"{PREP}/individuals.tsv",
+        covariates=covariate_inputs,
+    output:
+        values=f"{PREP}/expression.npy",
+        samples=f"{PREP}/samples.tsv",
+        genes=f"{PREP}/genes.tsv",
+        moments=f"{PREP}/moments.tsv",
+    log:
+        f"{R}/logs/normalise_expression.log",
+    benchmark:
+        f"{R}/benchmarks/normalise_expression.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        scope=config["expression"]["zscore_scope"],
+        covariates=RAW["covariates"],
+    script:
+        "../../scripts/normalise_expression.py"
+
+
+rule cis_windows:
+    input:
+        genes=f"{PREP}/genes.tsv",
+        snps=f"{PREP}/snps.tsv.gz",
+    output:
+        windows=f"{PREP}/cis_windows.tsv",
+    log:
+        f"{R}/logs/cis_windows.log",
+    benchmark:
+        f"{R}/benchmarks/cis_windows.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+    params:
+        window=config["cis"]["window"],
+    script:
+        "../../scripts/cis_windows.py"
