@@ -137,7 +137,8 @@ def read_gene_annotation(path: str | os.PathLike) -> pd.DataFrame:
         table = pd.read_csv(path, sep="\t", comment="#", header=None, dtype=str)
         if table.shape[1] < 4:
             raise InputError(path, f"a BED annotation needs at least 4 columns, found "
-                             f"{table.shape[1]}", "give chrom, start, end, gene_id[, score, strand]")
+                             f"{table.shape[1]}",
+                             "give chrom, start, end, gene_id[, score, strand]")
         genes = pd.DataFrame({"gene_id": table[3], "gene_name": table[3], "chrom": table[0],
                               "start": table[1].astype(np.int64), "end": table[2].astype(np.int64),
                               "strand": table[5] if table.shape[1] > 5 else "+"})
@@ -266,7 +267,7 @@ def filter_genes(expr: Expression, settings: ExpressionSettings, source,
         keep = auto & expressed
         if not keep.any():
             raise EmptyAfterFilterError(
-                source, f"no gene passes the expression filter (>= {settings.threshold} in >= "
+                source, f"no gene passes the expression filter (>= {settings.threshold:g} in >= "
                 f"{settings.min_expressed_fraction:g} of samples)", _FIX_FILTER)
     return expr.subset(cols=keep)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,11 +40,24 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def gzip_text(path: str | os.PathLike, compresslevel: int = 4) -> Iterator[io.TextIOWrapper]:
+    """A text stream gzipped into ``path`` with no file name or time in the gzip header,
+    so the same content always gives the same bytes."""
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", filename="", mtime=0,
+                                                compresslevel=compresslevel) as gz:
+        with io.TextIOWrapper(gz, encoding="utf-8", newline="") as text:
+            yield text
+
+
 def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a tab-separated table atomically (gzip when the name ends in .gz)."""
     with atomic_output(path) as tmp:
-        df.to_csv(tmp, sep="\t", index=False,
-                  compression="gzip" if str(path).endswith(".gz") else None)
+        if str(path).endswith(".gz"):
+            with gzip_text(tmp) as fh:
+                df.to_csv(fh, sep="\t", index=False)
+        else:
+            df.to_csv(tmp, sep="\t", index=False)
 
 
 def read_table(path: str | os.PathLike, **kwargs) -> pd.DataFrame:

@@ -8,7 +8,6 @@ written as TPM, so the same ingest path serves the demo and GTEx.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.special import expit, ndtri
 
-from milage.io import atomic_output
+from milage.io import atomic_output, gzip_text
 
 log = logging.getLogger(__name__)
 
@@ -329,8 +328,8 @@ def _expression(s: SimulationSettings, x, truth, genes, ind, tis, rng):
     n_tis = len(truth["tissue_activation"])
     log_mean = rng.uniform(3, 8, n_genes)[None, :] + 0.3 * rng.standard_normal((n_tis, n_genes))
     low = kind == "low"
-    on = rng.random((n_tis, low.sum())) < 0.2
-    log_mean[:, low] = np.where(on, 2.0, -3.0)
+    on = np.argsort(rng.random((n_tis, low.sum())), axis=0) < max(1, round(0.2 * n_tis))
+    log_mean[:, low] = np.where(on, 2.0, -3.0)  # expressed in a fifth of the tissues
     log_sd = rng.uniform(0.3, 0.6, n_genes)
     log_expr = log_mean[tis] + log_sd * latent
     tpm = np.clip(np.exp2(log_expr) - 1, 0, None)
@@ -379,7 +378,7 @@ def write_vcf(path: str | os.PathLike, snps: pd.DataFrame, dosages: np.ndarray,
               + "\n")
     fixed = ("chr" + snps["chrom"].astype(str) + "\t" + snps["pos"].astype(str) + "\t"
              + snps["snp_id"] + "\t" + snps["ref"] + "\t" + snps["alt"] + "\t.\tPASS\t.\tGT:DS\t")
-    with atomic_output(path) as tmp, gzip.open(tmp, "wt", compresslevel=compresslevel) as fh:
+    with atomic_output(path) as tmp, gzip_text(tmp, compresslevel) as fh:
         fh.write(header)
         for prefix, row in zip(fixed, code, strict=True):
             fh.write(prefix + "\t".join(token[row]) + "\n")
@@ -399,9 +398,10 @@ def write_gct(path: str | os.PathLike, genes: pd.DataFrame, samples: pd.DataFram
                "Description": pa.array(genes["gene_name"].astype(str))}
     columns.update({str(sid): pa.array(values[n]) for n, sid in enumerate(samples["sample_id"])})
     header = "\t".join(columns) + "\n"
-    with atomic_output(path) as tmp, gzip.open(tmp, "wb", compresslevel=4) as fh:
-        fh.write(f"#1.2\n{len(genes)}\t{len(samples)}\n{header}".encode())
-        pacsv.write_csv(pa.table(columns), fh, pacsv.WriteOptions(
+    with atomic_output(path) as tmp, gzip_text(tmp) as fh:
+        fh.write(f"#1.2\n{len(genes)}\t{len(samples)}\n{header}")
+        fh.flush()
+        pacsv.write_csv(pa.table(columns), fh.buffer, pacsv.WriteOptions(
             delimiter="\t", include_header=False, quoting_style="none"))
 
 
@@ -438,9 +438,11 @@ def write_gmt(path: str | os.PathLike, sets: dict[str, list[str]]) -> None:
 
 
 def write_truth(path: str | os.PathLike, truth: dict[str, np.ndarray]) -> None:
-    """Every planted parameter, keyed by name, as a compressed .npz."""
+    """Every planted parameter, keyed by name, as a compressed .npz (no pickled objects)."""
+    arrays = {k: np.asarray(v) for k, v in truth.items()}
+    arrays = {k: v.astype(str) if v.dtype == object else v for k, v in arrays.items()}
     with atomic_output(path) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **truth)
+        np.savez_compressed(fh, **arrays)
 
 
 def write_cohort(cohort: Cohort, out: dict[str, str | os.PathLike]) -> None:

@@ -1,0 +1,46 @@
+"""envs/ (conda, for --use-conda) stays in step with pyproject.toml.
+
+Conda channels cannot be reached from the development machines, so this test is what keeps
+the environments right: the same packages with the same lower bounds as pyproject.toml.
+"""
+
+import re
+import tomllib
+
+import yaml
+from conftest import REPO
+
+# PyPI name -> conda-forge / bioconda name, where they differ
+CONDA_NAMES: dict[str, str] = {}
+
+
+def _requirements(specs):
+    """{name: version bound} from PEP 508 / conda match specs like 'numpy>=1.26'."""
+    out = {}
+    for spec in specs:
+        name, bound = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", spec.strip()).groups()
+        out[name.lower()] = bound.replace(" ", "")
+    return out
+
+
+def test_every_env_matches_pyproject():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = {CONDA_NAMES.get(k, k): v for k, v in _requirements(project["dependencies"]).items()}
+    envs = sorted((REPO / "envs").glob("*.yaml"))
+    assert envs
+    for env in envs:
+        deps = yaml.safe_load(env.read_text())["dependencies"]
+        have = _requirements(d for d in deps if isinstance(d, str))
+        python = have.pop("python")
+        assert python == ">=" + project["requires-python"].removeprefix(">="), env.name
+        assert have == wanted, env.name
+
+
+def test_every_rule_names_an_existing_env():
+    rules = (REPO / "workflow" / "rules").glob("*.smk")
+    text = "\n".join(r.read_text() for r in rules)
+    common = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    env = re.search(r'^ENV = "(.+)"$', common, re.M).group(1)
+    assert (REPO / "workflow" / "rules" / env).resolve().is_file()
+    n_rules = len(re.findall(r"^rule ", text, re.M))
+    assert text.count("conda:\n        ENV") == n_rules

@@ -1,0 +1,139 @@
+"""Genotype ingest: VCF (DS or GT) and PLINK, filters, errors, the streamed .npy."""
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from milage.errors import EmptyAfterFilterError, InputError
+from milage.genotypes import NpyRowWriter, prepare_genotypes
+
+HEADER = """##fileformat=VCFv4.2
+##contig=<ID=1>
+##contig=<ID=2>
+##contig=<ID=X>
+{formats}#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\ts2\ts3\ts4
+"""
+GT = '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+DS = '##FORMAT=<ID=DS,Number=1,Type=Float,Description="Dosage">\n'
+
+
+def write_vcf(path, rows, formats=GT + DS):
+    path.write_text(HEADER.format(formats=formats) + "".join("\t".join(map(str, r)) + "\n"
+                                                              for r in rows))
+    return path
+
+
+def run(tmp_path, vcf, **kwargs):
+    out = {k: tmp_path / f"out.{k}" for k in ("npy", "tsv.gz", "ind.tsv")}
+    counts = prepare_genotypes(vcf, out["npy"], out["tsv.gz"], out["ind.tsv"], **kwargs)
+    snps = pd.read_csv(out["tsv.gz"], sep="\t", dtype={"chrom": str})
+    return counts, np.load(out["npy"]), snps, out
+
+
+def test_ds_filters_and_missing(tmp_path):
+    rows = [
+        ("chr1", 100, "rs1", "A", "G", ".", "PASS", ".", "GT:DS", "0/0:0.1", "0/1:0.9", "1/1:2",
+         "./.:."),
+        ("chr1", 200, "rs2", "A", "G,T", ".", "PASS", ".", "GT:DS", "0/0:0", "0/1:1", "0/0:0",
+         "0/0:0"),                                            # multi-allelic
+        ("chr1", 300, "rs3", "C", "T", ".", "PASS", ".", "GT:DS", "0/0:0", "0/0:0", "0/0:0",
+         "0/0:0"),                                            # monomorphic: MAF 0
+        ("chr2", 50, ".", "G", "A", ".", "PASS", ".", "GT:DS", "0/1:1", "0/1:1", "0/0:0",
+         "1/1:2"),                                            # no ID: a varID is made
+        ("chrX", 10, "rsX", "G", "A", ".", "PASS", ".", "GT:DS", "0/1:1", "0/1:1", "0/0:0",
+         "0/0:0"),                                            # not autosomal
+    ]
+    counts, dos, snps, out = run(tmp_path, write_vcf(tmp_path / "a.vcf", rows))
+    assert (counts.read, counts.multiallelic, counts.not_autosomal, counts.low_maf,
+            counts.kept, counts.missing_imputed) == (5, 1, 1, 1, 2, 1)
+    assert list(snps["snp_id"]) == ["rs1", "chr2_50_G_A"]
+    mean = (0.1 + 0.9 + 2) / 3
+    np.testing.assert_allclose(dos, [[0.1, 0.9, 2, mean], [1, 1, 0, 2]], rtol=1e-6)
+    assert snps["n_missing"].tolist() == [1, 0]
+    np.testing.assert_allclose(snps["af"], [mean / 2, 0.5], rtol=1e-6)
+    assert pd.read_csv(out["ind.tsv"], sep="\t")["individual"].tolist() == ["s1", "s2", "s3",
+                                                                             "s4"]
+
+
+def test_gt_only_vcf(tmp_path):
+    rows = [("1", 100, "rs1", "A", "G", ".", "PASS", ".", "GT", "0/0", "0|1", "1/1", "./.")]
+    _, dos, _, _ = run(tmp_path, write_vcf(tmp_path / "gt.vcf", rows, formats=GT))
+    np.testing.assert_allclose(dos, [[0, 1, 2, 1]])
+
+
+def test_vcf_without_ds_or_gt(tmp_path):
+    ad = '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Depth">\n'
+    rows = [("1", 100, "rs1", "A", "G", ".", "PASS", ".", "AD", "1,0", "1,0", "1,0", "1,0")]
+    vcf = write_vcf(tmp_path / "ad.vcf", rows, formats=ad)
+    with pytest.raises(InputError) as err:
+        run(tmp_path, vcf)
+    assert str(err.value) == (f"{vcf}: the VCF declares neither a DS nor a GT FORMAT field. "
+                              "Fix: export imputed dosages as FORMAT/DS (or genotype calls as GT)")
+    assert not list(tmp_path.glob("out.*")) and not list(tmp_path.glob(".out*"))
+
+
+def _rows(*specs):
+    return [(c, p, i, "A", "G", ".", "PASS", ".", "DS", "0", "1", "2", "1") for c, p, i in specs]
+
+
+def test_unsorted_and_duplicate_ids(tmp_path):
+    vcf = write_vcf(tmp_path / "u.vcf", _rows(("1", 200, "rs1"), ("1", 100, "rs2")))
+    with pytest.raises(InputError, match=r"variant rs2 at chr1:100 is out of order.*bcftools sort"):
+        run(tmp_path, vcf)
+    vcf = write_vcf(tmp_path / "r.vcf", _rows(("1", 100, "rs1"), ("2", 100, "rs2"),
+                                              ("1", 300, "rs3")))
+    with pytest.raises(InputError, match=r"variant rs3 at chr1:300 is out of order"):
+        run(tmp_path, vcf)
+    vcf = write_vcf(tmp_path / "d.vcf", _rows(("1", 100, "rs1"), ("1", 200, "rs1")))
+    with pytest.raises(InputError, match=r"SNP ID 'rs1' appears more than once"):
+        run(tmp_path, vcf)
+    assert not (tmp_path / "out.npy").exists()
+
+
+def test_candidates_and_nothing_left(tmp_path):
+    vcf = write_vcf(tmp_path / "c.vcf", _rows(("1", 100, "rs1"), ("1", 200, "rs2")))
+    (tmp_path / "cand.txt").write_text("# known eQTLs\nrs2\n")
+    counts, dos, snps, _ = run(tmp_path, vcf, candidates=tmp_path / "cand.txt")
+    assert counts.not_candidate == 1 and snps["snp_id"].tolist() == ["rs2"]
+    with pytest.raises(EmptyAfterFilterError, match=r"no SNP is left after the filters "
+                       r"\(MAF >= 0.6"):
+        run(tmp_path, vcf, min_maf=0.6)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="the genotype VCF file does not exist"):
+        run(tmp_path, tmp_path / "nope.vcf.gz")
+
+
+def test_plink_matches_vcf(tmp_path, tiny_files):
+    from bed_reader import to_bed
+
+    _, dos, snps, out = run(tmp_path, tiny_files["vcf"])
+    hard = np.round(dos)  # a .bed holds hard calls
+    hard[0, 0] = np.nan   # and may have missing ones
+    to_bed(tmp_path / "g.bed", hard.T, properties={
+        "iid": pd.read_csv(out["ind.tsv"], sep="\t")["individual"], "sid": snps["snp_id"],
+        "chromosome": snps["chrom"], "bp_position": snps["pos"], "allele_1": snps["alt"],
+        "allele_2": snps["ref"]})
+    plink = tmp_path / "plink"
+    plink.mkdir()
+    counts, dos_bed, snps_bed, _ = run(plink, tmp_path / "g.bed", min_maf=0.0)
+    assert counts.missing_imputed == 1
+    hard[0, 0] = np.nanmean(hard[0])
+    np.testing.assert_allclose(dos_bed, hard, rtol=1e-6)
+    pd.testing.assert_frame_equal(snps_bed[["chrom", "pos", "snp_id", "ref", "alt"]],
+                                  snps[["chrom", "pos", "snp_id", "ref", "alt"]])
+
+
+def test_npy_row_writer_header():
+    for n_cols, blocks in [(3, []), (449, [np.ones((5, 449))] * 3), (10**7, [])]:
+        buf = io.BytesIO()
+        writer = NpyRowWriter(buf, n_cols)
+        for b in blocks:
+            writer.write(b)
+        writer.close()
+        buf.seek(0)
+        arr = np.load(buf)
+        assert arr.shape == (sum(len(b) for b in blocks), n_cols)

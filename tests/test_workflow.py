@@ -1,0 +1,117 @@
+"""The Snakemake workflow: lint, format, data rules end to end, errors, reproducibility."""
+
+import hashlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from conftest import REPO, TINY
+
+from milage.data import load_dataset
+
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+PREPARED = ("dosages.npy", "snps.tsv.gz", "genotyped.tsv", "individuals.tsv", "expression.npy",
+            "samples.tsv", "genes.tsv", "moments.tsv", "cis_windows.tsv")
+
+
+def tiny_config(directory, **inputs):
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["dataset"] = "tiny"
+    config["seed"] = TINY["seed"]
+    keys = set(config["simulate"]) | {"min_tissue_fraction", "module_size", "snps_per_factor"}
+    config["simulate"] = {k: v for k, v in TINY.items() if k in keys}
+    config["cis"]["window"] = TINY["cis_window"]
+    config["expression"]["min_samples"] = 10
+    config["inputs"].update(inputs)
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake(directory, *args):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", "2",
+           "--show-failed-logs", "--directory", str(directory), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=directory)
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory):
+    """The data rules run twice from scratch in two folders."""
+    runs = []
+    for name in ("a", "b"):
+        d = tmp_path_factory.mktemp(name)
+        result = snakemake(d, "--configfile", str(tiny_config(d)))
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs.append(d / "results" / "tiny" / "prepared")
+    return runs
+
+
+def test_data_rules_end_to_end(tiny_runs):
+    ds = load_dataset(tiny_runs[0])
+    n_snps, n_geno = ds.dosages.shape
+    assert n_geno == TINY["n_individuals"] and n_snps == len(ds.snps)
+    assert len(ds.individuals) == TINY["n_individuals"]
+    assert (ds.individuals["geno_col"] >= 0).all()
+    assert ds.expression.shape == (len(ds.samples), len(ds.genes))
+    assert len(ds.genes) == TINY["n_genes"] - TINY["n_low_genes"]
+    assert (ds.samples["ind_index"] >= 0).all() and len(ds.tissues) == TINY["n_tissues"]
+    assert not ds.samples.duplicated(["individual", "tissue"]).any()
+    train = (ds.samples["split"] == "train").to_numpy()
+    np.testing.assert_allclose(ds.expression[train].mean(axis=0), 0, atol=1e-4)
+    n_cis = ds.genes["cis_stop"] - ds.genes["cis_start"]
+    assert (n_cis == 0).sum() == TINY["n_desert_genes"] and n_cis.median() > 5
+    x = ds.genotypes()
+    assert x.shape == (TINY["n_individuals"], n_snps) and x.flags.c_contiguous
+    col = ds.individuals["geno_col"].to_numpy()[3]
+    np.testing.assert_array_equal(x[3], ds.dosages[:, col])
+
+
+def test_prepared_demo_is_bit_for_bit_reproducible(tiny_runs):
+    digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
+    for name in PREPARED:
+        assert digest(tiny_runs[0] / name) == digest(tiny_runs[1] / name), name
+
+
+def test_lint_and_format():
+    lint = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "-s", str(SNAKEFILE)],
+                          capture_output=True, text=True, cwd=REPO)
+    assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stdout
+    fmt = subprocess.run(["snakefmt", "--check", str(REPO / "workflow")], capture_output=True,
+                         text=True)
+    assert fmt.returncode == 0, fmt.stderr
+
+
+def test_config_of_wrong_type_names_the_key(tmp_path):
+    config = tiny_config(tmp_path)
+    config.write_text(config.read_text().replace("min_samples: 10", "min_samples: ten"))
+    result = snakemake(tmp_path, "--configfile", str(config), "-n")
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "'ten' is not of type 'integer'" in out and "['expression']['min_samples']" in out
+
+
+def test_bad_input_fails_the_rule_with_its_message_and_no_output(tmp_path):
+    vcf = tmp_path / "ad.vcf"
+    vcf.write_text('##fileformat=VCFv4.2\n##contig=<ID=1>\n'
+                   '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Depth">\n'
+                   "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\n"
+                   "1\t100\trs1\tA\tG\t.\tPASS\t.\tAD\t1,0\n")
+    for name in ("e.gct", "a.tsv", "g.gtf"):
+        (tmp_path / name).write_text("")
+    config = tiny_config(tmp_path, genotypes=str(vcf), expression_gct=str(tmp_path / "e.gct"),
+                         sample_attributes=str(tmp_path / "a.tsv"),
+                         gene_annotation=str(tmp_path / "g.gtf"))
+    result = snakemake(tmp_path, "--configfile", str(config))
+    assert result.returncode != 0
+    assert "the VCF declares neither a DS nor a GT FORMAT field" in result.stdout + result.stderr
+    prepared = tmp_path / "results" / "tiny" / "prepared"
+    assert not prepared.exists() or not any(prepared.iterdir())
+
+
+def test_real_inputs_need_genotypes(tmp_path):
+    config = tiny_config(tmp_path, expression_gct="e.gct")
+    result = snakemake(tmp_path, "--configfile", str(config), "-n")
+    assert result.returncode != 0
+    assert "['expression_gct'] given without inputs.genotypes" in result.stdout + result.stderr
