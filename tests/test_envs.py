@@ -44,3 +44,16 @@ def test_every_rule_names_an_existing_env():
     assert (REPO / "workflow" / "rules" / env).resolve().is_file()
     n_rules = len(re.findall(r"^rule ", text, re.M))
     assert text.count("conda:\n        ENV") == n_rules
+
+
+def test_config_readme_documents_every_schema_key():
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    readme = (REPO / "config" / "README.md").read_text()
+
+    def keys(node):
+        for key, sub in node.get("properties", {}).items():
+            yield key
+            yield from keys(sub)
+
+    missing = [k for k in keys(schema) if f"`{k}`" not in readme]
+    assert not missing
