@@ -1,4 +1,4 @@
-"""envs/ (conda, for --use-conda) stays in step with pyproject.toml.
+"""Project files: envs/ in step with pyproject.toml, every config key documented.
 
 Conda channels cannot be reached from the development machines, so this test is what keeps
 the environments right: the same packages with the same lower bounds as pyproject.toml.
