@@ -1,0 +1,281 @@
+"""The cis model (paper 2.3.1, step 1): per gene, a multi-tissue group-LASSO of expression on
+the SNPs of its cis window, one group per SNP across tissues, fitted on the training
+individuals with missing samples masked; its residuals feed the trans models.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+from milage import cis_solver
+from milage.data import Dataset
+from milage.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CisSettings:
+    """Settings of the cis fit (config section ``cis``)."""
+
+    window: int = 1_000_000
+    max_window_snps: int = 10_000     # larger windows keep the SNPs nearest the TSS
+    penalty: float | str = "auto"     # config key `lambda`: a number, or "auto" (CV)
+    l1_ratio: float = 1.0             # 1: group-LASSO; < 1 adds a ridge part
+    impute: str = "none"              # "none" masks missing samples; "mean" fills them
+    cv_folds: int = 5
+    n_lambdas: int = 20
+    lambda_min_ratio: float = 0.05
+    cv_patience: int = 3              # CV stops a fold's path after this many rises
+    tol: float = 1e-5                 # duality gap, relative to ||Y||^2
+    max_epochs: int = 10_000
+    chunk_size: int = 500
+    seed: int = 1
+    threads: int = 1
+
+
+def _mask_and_fill(Y: np.ndarray, impute: str) -> tuple[np.ndarray, np.ndarray]:
+    """Observation mask (1 = observed) and Y with missing entries filled.
+
+    Y is (..., individuals, tissues) with NaN for missing samples. ``impute="mean"`` fills
+    them with the tissue's mean and marks everything observed (the paper's choice);
+    ``"none"`` fills zeros that the mask then ignores.
+    """
+    observed = ~np.isnan(Y)
+    if impute == "mean":
+        mean = np.nanmean(Y, axis=-2, keepdims=True)
+        return np.ones(Y.shape[-2:]), np.where(observed, Y, np.nan_to_num(mean))
+    mask = observed.reshape(-1, *Y.shape[-2:])[0]
+    return mask.astype(np.float64), np.where(observed, Y, 0.0)
+
+
+class MultiTissueGroupLasso(RegressorMixin, BaseEstimator):
+    """Multi-tissue group-LASSO for one gene, with missing samples masked.
+
+    Minimises (1 / 2n) * sum over observed (individual, tissue) of squared error
+    + alpha * (l1_ratio * sum_s ||W[s, :]||_2 + (1 - l1_ratio) / 2 * ||W||_F^2), with n the
+    number of individuals and unpenalised per-tissue intercepts. On complete data with
+    l1_ratio = 1 it solves scikit-learn's MultiTaskLasso problem.
+
+    Parameters
+    ----------
+    alpha : penalty strength.
+    l1_ratio : share of the group-L2 (sparsity) part of the penalty.
+    impute : "none" (mask missing samples) or "mean" (fill them with the tissue mean).
+    tol : stop when the duality gap is below tol * ||Y_centred||^2.
+    max_epochs : block coordinate descent epochs per working set.
+
+    Attributes
+    ----------
+    coef_ : (tissues, SNPs), as scikit-learn's MultiTaskLasso.
+    intercept_ : (tissues,)
+    dual_gap_ : relative duality gap at the end.
+    n_iter_ : epochs run.
+    """
+
+    def __init__(self, alpha: float = 1.0, *, l1_ratio: float = 1.0, impute: str = "none",
+                 tol: float = 1e-6, max_epochs: int = 10_000) -> None:
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.impute = impute
+        self.tol = tol
+        self.max_epochs = max_epochs
+
+    def fit(self, X: np.ndarray, Y: np.ndarray) -> MultiTissueGroupLasso:
+        """X: (individuals, SNPs); Y: (individuals, tissues), NaN where a sample is missing."""
+        X = np.asarray(X, dtype=np.float64)
+        Y = np.asarray(Y, dtype=np.float64)
+        if not np.isfinite(X).all():
+            raise ValueError("X has non-finite values")
+        if np.isinf(Y).any():
+            raise ValueError("Y has infinite values (use NaN for missing samples)")
+        if self.impute not in ("none", "mean"):
+            raise ValueError(f"impute must be 'none' or 'mean', not {self.impute!r}")
+        M, Yf = _mask_and_fill(Y, self.impute)
+        W, c, gap, epochs = cis_solver.fit_path(
+            np.ascontiguousarray(X.T), Yf, M, np.array([float(self.alpha)]),
+            float(self.l1_ratio), float(self.tol), int(self.max_epochs))
+        self.coef_, self.intercept_ = W.T, c
+        self.dual_gap_, self.n_iter_ = gap, epochs
+        if gap > self.tol:
+            warnings.warn(f"did not converge: duality gap {gap:.2e} > tol {self.tol:.0e}; "
+                          "raise max_epochs", ConvergenceWarning, stacklevel=2)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predicted expression, (individuals, tissues)."""
+        return np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_
+
+
+def masked_objective(X, Y, coef, intercept, alpha: float, l1_ratio: float = 1.0) -> float:
+    """The objective of :class:`MultiTissueGroupLasso` (coef: tissues x SNPs; Y NaN = missing)."""
+    resid = np.nan_to_num(Y - (X @ coef.T + intercept))
+    w = np.asarray(coef)
+    return float(0.5 / len(X) * (resid**2).sum() + alpha * (
+        l1_ratio * np.linalg.norm(w, axis=0).sum() + 0.5 * (1 - l1_ratio) * (w**2).sum()))
+
+
+# ------------------------------------------------------------------ many genes at once
+
+def cap_windows(genes: pd.DataFrame, snp_pos: np.ndarray, max_snps: int) -> pd.DataFrame:
+    """Windows with more than ``max_snps`` SNPs keep the ``max_snps`` contiguous SNPs
+    centred on the TSS; a warning names each capped gene."""
+    genes = genes.copy()
+    size = (genes["cis_stop"] - genes["cis_start"]).to_numpy()
+    capped = size > max_snps
+    genes["capped"] = capped
+    for row in np.nonzero(capped)[0]:
+        start, stop = genes["cis_start"].iat[row], genes["cis_stop"].iat[row]
+        centre = start + np.searchsorted(snp_pos[start:stop], genes["tss"].iat[row])
+        new_start = int(np.clip(centre - max_snps // 2, start, stop - max_snps))
+        genes.iloc[row, genes.columns.get_indexer(["cis_start", "cis_stop"])] = (
+            new_start, new_start + max_snps)
+        log.warning("gene %s: cis window of %d SNPs capped to the %d nearest its TSS "
+                    "(cis.max_window_snps)", genes["gene_id"].iat[row], size[row], max_snps)
+    return genes
+
+
+def expression_tensor(ds: Dataset, gene_rows: np.ndarray, individuals: np.ndarray) -> np.ndarray:
+    """Expression of the given genes as (genes, individuals, tissues), NaN where missing.
+
+    ``individuals`` are row indices into ds.individuals.
+    """
+    out = np.full((len(gene_rows), len(individuals), len(ds.tissues)), np.nan)
+    pos = pd.Series(np.arange(len(individuals)), index=individuals)
+    rows = ds.samples["ind_index"].isin(individuals).to_numpy()
+    i = pos.loc[ds.samples["ind_index"].to_numpy()[rows]].to_numpy()
+    k = ds.samples["tissue_index"].to_numpy()[rows]
+    values = np.asarray(ds.expression[np.ix_(np.nonzero(rows)[0], gene_rows)], dtype=np.float64)
+    out[:, i, k] = values.T
+    return out
+
+
+def _check_finite(values: np.ndarray, what: str, rows, cols) -> None:
+    bad = np.argwhere(~np.isfinite(values))
+    if len(bad):
+        r, c = bad[0]
+        raise InputError("prepared dataset", f"non-finite {what} value for {rows[r]} and "
+                         f"{cols[c]} ({len(bad)} non-finite values)",
+                         "remove or impute non-finite values in the input files and rerun")
+
+
+@dataclass
+class CisFit:
+    """Fitted cis model of some genes: sparse weights, intercepts and a per-gene summary."""
+
+    weights: pd.DataFrame      # gene_id, snp_id, tissue, weight (non-zero only)
+    genes: pd.DataFrame        # gene_id, n_window_snps, capped, lambda, n_snps, dual_gap, cv_mse
+    intercepts: pd.DataFrame   # gene_id, tissue, intercept
+
+
+def _fit_gene(Xt, Y, M, s: CisSettings, folds: np.ndarray):
+    """One gene: (W, intercepts, gap, chosen penalty, CV mean squared error)."""
+    lam_max = max(cis_solver.lambda_max(Xt, Y, M, s.l1_ratio), 1e-12)
+    if s.penalty != "auto":
+        path, cv_mse = np.array([float(s.penalty)]), np.nan
+    else:
+        path = lam_max * np.geomspace(1.0, s.lambda_min_ratio, s.n_lambdas)
+        err = cis_solver.cv_errors(Xt, Y, M, path, s.l1_ratio, s.tol, s.max_epochs, folds,
+                                   s.cv_patience)
+        best = int(err.argmin())
+        path, cv_mse = path[: best + 1], err[best] / M.sum()
+    W, c, gap, _ = cis_solver.fit_path(Xt, Y, M, path, s.l1_ratio, s.tol, s.max_epochs)
+    return W, c, gap, path[-1], cv_mse
+
+
+def fit_genes(ds: Dataset, gene_rows: np.ndarray, settings: CisSettings,
+              tissues: np.ndarray | None = None) -> CisFit:
+    """Fit the cis model of ``gene_rows`` on the training individuals.
+
+    ``settings.threads`` genes are solved at a time. ``tissues`` restricts the fit to those
+    tissue indices (the per-tissue baseline fits one tissue at a time). Cross-validation
+    folds are seeded and shared by all genes, so a gene's fit does not depend on which
+    other genes are fitted with it.
+    """
+    s = settings
+    genes = cap_windows(ds.genes.iloc[gene_rows].reset_index(drop=True),
+                        ds.snps["pos"].to_numpy(), s.max_window_snps)
+    train = np.nonzero(ds.individuals["split"].to_numpy() == "train")[0]
+    tissue_idx = np.arange(len(ds.tissues)) if tissues is None else np.asarray(tissues)
+    Y = expression_tensor(ds, np.asarray(gene_rows), train)[:, :, tissue_idx]
+    _check_finite(np.nan_to_num(Y, nan=0.0), "expression", genes["gene_id"],
+                  ds.individuals["individual"].to_numpy()[train])
+    M, Yf = _mask_and_fill(Y, s.impute)
+    lo, hi = int(genes["cis_start"].min()), int(genes["cis_stop"].max())
+    cols = ds.individuals["geno_col"].to_numpy()[train]
+    Xt = np.ascontiguousarray(ds.dosages[lo:hi][:, cols], dtype=np.float64)
+    _check_finite(Xt, "genotype", ds.snps["snp_id"].to_numpy()[lo:hi],
+                  ds.individuals["individual"].to_numpy()[train])
+    folds = np.random.default_rng(s.seed).permutation(len(train)) % s.cv_folds
+
+    def one(g: int):
+        a, b = genes["cis_start"].iat[g] - lo, genes["cis_stop"].iat[g] - lo
+        return _fit_gene(Xt[a:b], Yf[g], M, s, folds)
+
+    with threadpool_limits(1), ThreadPoolExecutor(max(1, s.threads)) as pool:
+        fits = list(tqdm(pool.map(one, range(len(genes))), total=len(genes), unit="gene",
+                         desc="cis fit", mininterval=10))
+    gaps = np.array([f[2] for f in fits])
+    if (gaps > s.tol).any():
+        warnings.warn(f"{(gaps > s.tol).sum()} genes did not converge (duality gap > "
+                      f"{s.tol:g}); raise cis.max_epochs", ConvergenceWarning, stacklevel=2)
+    return _collect(ds, genes, fits, tissue_idx)
+
+
+def _collect(ds: Dataset, genes: pd.DataFrame, fits: list, tissue_idx) -> CisFit:
+    tissues = np.asarray(ds.tissues)[tissue_idx]
+    snp_ids = ds.snps["snp_id"].to_numpy()
+    frames = []
+    for g, (W, *_rest) in enumerate(fits):
+        r, k = np.nonzero(W)
+        frames.append(pd.DataFrame({"gene_id": genes["gene_id"].iat[g],
+                                    "snp_id": snp_ids[genes["cis_start"].iat[g] + r],
+                                    "tissue": tissues[k], "weight": W[r, k]}))
+    weights = pd.concat(frames, ignore_index=True)
+    summary = pd.DataFrame({
+        "gene_id": genes["gene_id"], "n_window_snps": genes["cis_stop"] - genes["cis_start"],
+        "capped": genes["capped"], "lambda": [f[3] for f in fits],
+        "n_snps": [int((f[0] != 0).any(axis=1).sum()) for f in fits],
+        "dual_gap": [f[2] for f in fits], "cv_mse": [f[4] for f in fits]})
+    intercepts = pd.DataFrame({"gene_id": np.repeat(genes["gene_id"].to_numpy(), len(tissues)),
+                               "tissue": np.tile(tissues, len(genes)),
+                               "intercept": np.concatenate([f[1] for f in fits])})
+    return CisFit(weights, summary, intercepts)
+
+
+def predict(ds: Dataset, weights: pd.DataFrame, intercepts: pd.DataFrame) -> np.ndarray:
+    """Cis predictions for every sample of the dataset: (samples, genes).
+
+    Genes or tissues without intercepts are predicted as NaN.
+    """
+    gene_idx = pd.Index(ds.genes["gene_id"])
+    snp_idx = pd.Index(ds.snps["snp_id"])
+    out = np.full(ds.expression.shape, np.nan)
+    for k, tissue in enumerate(ds.tissues):
+        rows = np.nonzero(ds.samples["tissue_index"].to_numpy() == k)[0]
+        icp = intercepts[intercepts["tissue"] == tissue]
+        if not len(rows) or not len(icp):
+            continue
+        w = weights[weights["tissue"] == tissue]
+        snps = snp_idx.get_indexer(w["snp_id"])
+        used = np.unique(snps)
+        Wk = sparse.csr_matrix((w["weight"].to_numpy(), (np.searchsorted(used, snps),
+                                                         gene_idx.get_indexer(w["gene_id"]))),
+                               shape=(len(used), len(gene_idx)))
+        cols = ds.individuals["geno_col"].to_numpy()[ds.samples["ind_index"].to_numpy()[rows]]
+        X = np.asarray(ds.dosages[used][:, cols], dtype=np.float64).T   # samples x used SNPs
+        c = np.full(len(gene_idx), np.nan)
+        c[gene_idx.get_indexer(icp["gene_id"])] = icp["intercept"].to_numpy()
+        out[rows] = np.asarray((Wk.T @ X.T).T) + c
+    return out
