@@ -39,3 +39,34 @@ def tiny_cohort():
 @pytest.fixture(scope="session")
 def tiny_files(tmp_path_factory):
     return write_tiny(tmp_path_factory.mktemp("tiny"))
+
+
+def prepare(directory: Path, **overrides) -> Path:
+    """Simulate a cohort and run the data stages in-process; return the prepared folder."""
+    from milage.data import write_expression
+    from milage.expression import ExpressionSettings, prepare_expression
+    from milage.genotypes import prepare_genotypes
+    from milage.io import write_table
+    from milage.prepare import cis_windows, normalise, split_individuals
+
+    settings = {**TINY, **overrides}
+    files = write_tiny(directory, **overrides)
+    out = directory / "prepared"
+    prepare_genotypes(files["vcf"], out / "dosages.npy", out / "snps.tsv.gz",
+                      out / "genotyped.tsv")
+    genotyped = set(pd.read_csv(out / "genotyped.tsv", sep="\t")["individual"])
+    expr = prepare_expression(ExpressionSettings(min_samples=10), genotyped, gct=files["gct"],
+                              attributes=files["attributes"], annotation=files["gtf"])
+    split = split_individuals(expr.samples["individual"].unique(), seed=settings["seed"])
+    write_table(split, out / "individuals.tsv")
+    expr, moments = normalise(expr, split)
+    write_expression(expr, out / "expression.npy", out / "samples.tsv", out / "genes.tsv")
+    write_table(moments, out / "moments.tsv")
+    snps = pd.read_csv(out / "snps.tsv.gz", sep="\t", dtype={"chrom": str})
+    write_table(cis_windows(expr.genes, snps, settings["cis_window"]), out / "cis_windows.tsv")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared(tmp_path_factory):
+    return prepare(tmp_path_factory.mktemp("tiny_prepared"))

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, TINY
@@ -16,7 +17,7 @@ PREPARED = ("dosages.npy", "snps.tsv.gz", "genotyped.tsv", "individuals.tsv", "e
             "samples.tsv", "genes.tsv", "moments.tsv", "cis_windows.tsv")
 
 
-def tiny_config(directory, **inputs):
+def tiny_config(directory, chunk_size=500, **inputs):
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["dataset"] = "tiny"
     config["seed"] = TINY["seed"]
@@ -24,6 +25,7 @@ def tiny_config(directory, **inputs):
     config["simulate"] = {k: v for k, v in TINY.items() if k in keys}
     config["cis"]["window"] = TINY["cis_window"]
     config["expression"]["min_samples"] = 10
+    config["cis"]["chunk_size"] = chunk_size
     config["inputs"].update(inputs)
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -38,18 +40,19 @@ def snakemake(directory, *args):
 
 @pytest.fixture(scope="module")
 def tiny_runs(tmp_path_factory):
-    """The data rules run twice from scratch in two folders."""
+    """The whole workflow run twice from scratch in two folders, with cis chunks of 500
+    (one chunk) and of 7 genes."""
     runs = []
-    for name in ("a", "b"):
+    for name, chunk_size in (("a", 500), ("b", 7)):
         d = tmp_path_factory.mktemp(name)
-        result = snakemake(d, "--configfile", str(tiny_config(d)))
+        result = snakemake(d, "--configfile", str(tiny_config(d, chunk_size)))
         assert result.returncode == 0, result.stderr[-3000:]
-        runs.append(d / "results" / "tiny" / "prepared")
+        runs.append(d / "results" / "tiny")
     return runs
 
 
 def test_data_rules_end_to_end(tiny_runs):
-    ds = load_dataset(tiny_runs[0])
+    ds = load_dataset(tiny_runs[0] / "prepared")
     n_snps, n_geno = ds.dosages.shape
     assert n_geno == TINY["n_individuals"] and n_snps == len(ds.snps)
     assert len(ds.individuals) == TINY["n_individuals"]
@@ -71,7 +74,24 @@ def test_data_rules_end_to_end(tiny_runs):
 def test_prepared_demo_is_bit_for_bit_reproducible(tiny_runs):
     digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
     for name in PREPARED:
-        assert digest(tiny_runs[0] / name) == digest(tiny_runs[1] / name), name
+        a, b = (run / "prepared" / name for run in tiny_runs)
+        assert digest(a) == digest(b), name
+
+
+def test_cis_stage_outputs_do_not_depend_on_chunk_size(tiny_runs):
+    a, b = tiny_runs
+    assert len(list((b / "cis" / "chunks").glob("*.weights.parquet"))) > 1
+    for name in ("weights.parquet", "intercepts.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(a / "cis" / name),
+                                      pd.read_parquet(b / "cis" / name))
+    np.testing.assert_array_equal(np.load(a / "cis" / "residuals.npy"),
+                                  np.load(b / "cis" / "residuals.npy"))
+    ve = pd.read_csv(a / "evaluation" / "variance_explained.tsv", sep="\t")
+    assert set(ve["model"]) == {"cis", "elastic_net", "oracle_cis"}
+    assert set(ve["split"]) == {"train", "valid", "test"}
+    comparison = pd.read_csv(a / "evaluation" / "cis_vs_elastic_net.tsv", sep="\t")
+    assert comparison["model"].tolist() == ["cis", "elastic_net"]
+    assert len(list((a / "predictdb").glob("*.db"))) == TINY["n_tissues"]
 
 
 def test_lint_and_format():

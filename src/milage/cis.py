@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 class CisSettings:
     """Settings of the cis fit (config section ``cis``)."""
 
-    window: int = 1_000_000
     max_window_snps: int = 10_000     # larger windows keep the SNPs nearest the TSS
     penalty: float | str = "auto"     # config key `lambda`: a number, or "auto" (CV)
     l1_ratio: float = 1.0             # 1: group-LASSO; < 1 adds a ridge part
@@ -164,7 +163,7 @@ def expression_tensor(ds: Dataset, gene_rows: np.ndarray, individuals: np.ndarra
 def _check_finite(values: np.ndarray, what: str, rows, cols) -> None:
     bad = np.argwhere(~np.isfinite(values))
     if len(bad):
-        r, c = bad[0]
+        r, c = bad[0][:2]
         raise InputError("prepared dataset", f"non-finite {what} value for {rows[r]} and "
                          f"{cols[c]} ({len(bad)} non-finite values)",
                          "remove or impute non-finite values in the input files and rerun")
@@ -209,7 +208,7 @@ def fit_genes(ds: Dataset, gene_rows: np.ndarray, settings: CisSettings,
     train = np.nonzero(ds.individuals["split"].to_numpy() == "train")[0]
     tissue_idx = np.arange(len(ds.tissues)) if tissues is None else np.asarray(tissues)
     Y = expression_tensor(ds, np.asarray(gene_rows), train)[:, :, tissue_idx]
-    _check_finite(np.nan_to_num(Y, nan=0.0), "expression", genes["gene_id"],
+    _check_finite(np.where(np.isnan(Y), 0.0, Y), "expression", genes["gene_id"],
                   ds.individuals["individual"].to_numpy()[train])
     M, Yf = _mask_and_fill(Y, s.impute)
     lo, hi = int(genes["cis_start"].min()), int(genes["cis_stop"].max())
@@ -270,7 +269,7 @@ def predict(ds: Dataset, weights: pd.DataFrame, intercepts: pd.DataFrame) -> np.
         w = weights[weights["tissue"] == tissue]
         snps = snp_idx.get_indexer(w["snp_id"])
         used = np.unique(snps)
-        Wk = sparse.csr_matrix((w["weight"].to_numpy(), (np.searchsorted(used, snps),
+        Wk = sparse.csr_matrix((w["weight"].to_numpy(float), (np.searchsorted(used, snps),
                                                          gene_idx.get_indexer(w["gene_id"]))),
                                shape=(len(used), len(gene_idx)))
         cols = ds.individuals["geno_col"].to_numpy()[ds.samples["ind_index"].to_numpy()[rows]]

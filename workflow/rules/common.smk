@@ -1,6 +1,9 @@
 # Config validation, paths and every input function of the workflow.
+import math
 import sys
 from pathlib import Path
+
+import pandas as pd
 
 from snakemake.utils import min_version, validate
 
@@ -45,19 +48,62 @@ def covariate_inputs(wildcards):
     return list(RAW["covariates"].values())
 
 
+PREPARED = (
+    "dosages.npy",
+    "snps.tsv.gz",
+    "genotyped.tsv",
+    "individuals.tsv",
+    "expression.npy",
+    "samples.tsv",
+    "genes.tsv",
+    "moments.tsv",
+    "cis_windows.tsv",
+)
+
+
+def prepared_inputs(wildcards):
+    return [f"{PREP}/{name}" for name in PREPARED]
+
+
+def truth_input(wildcards):
+    return {"truth": RAW["truth"]} if RAW["truth"] else {}
+
+
+def cis_settings(baseline=False):
+    """Settings of milage.cis.CisSettings from the config's cis section."""
+    c = config["cis"]
+    keys = (
+        "max_window_snps",
+        "impute",
+        "cv_folds",
+        "n_lambdas",
+        "lambda_min_ratio",
+        "tol",
+    )
+    settings = {k: c[k] for k in keys}
+    settings.update(
+        penalty=c["lambda"],
+        max_epochs=c["max_epochs"],
+        chunk_size=c["chunk_size"],
+        seed=config["seed"],
+        l1_ratio=c["baseline_l1_ratio"] if baseline else 1.0,
+    )
+    return settings
+
+
+def cis_chunk_files(suffix):
+    """The files of every cis chunk (the gene count is known once cis_windows has run)."""
+    windows = checkpoints.cis_windows.get().output.windows
+    n_chunks = math.ceil(
+        len(pd.read_csv(windows, sep="\t")) / config["cis"]["chunk_size"]
+    )
+    return [f"{R}/cis/chunks/{chunk}.{suffix}" for chunk in range(n_chunks)]
+
+
 def all_outputs():
     """Every final output of the workflow for this dataset."""
-    return [
-        f"{PREP}/{name}"
-        for name in (
-            "dosages.npy",
-            "snps.tsv.gz",
-            "genotyped.tsv",
-            "individuals.tsv",
-            "expression.npy",
-            "samples.tsv",
-            "genes.tsv",
-            "moments.tsv",
-            "cis_windows.tsv",
-        )
+    return prepared_inputs(None) + [
+        f"{R}/evaluation/variance_explained.tsv",
+        f"{R}/evaluation/cis_vs_elastic_net.tsv",
+        f"{R}/predictdb",
     ]

@@ -125,7 +125,7 @@ rule normalise_expression:
         "../../scripts/normalise_expression.py"
 
 
-rule cis_windows:
+checkpoint cis_windows:
     input:
         genes=f"{PREP}/genes.tsv",
         snps=f"{PREP}/snps.tsv.gz",

@@ -1,0 +1,27 @@
+"""Rule cis_baseline: per-tissue elastic net (alpha mixing 0.5, CV), PredictDB-style."""
+
+import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
+
+import numpy as np
+import pandas as pd
+
+from milage import cis
+from milage.data import load_dataset
+from milage.evaluate import r2_by_gene_tissue
+from milage.io import write_array, write_table
+from milage.workflow import run
+
+
+def main(sm):
+    ds = load_dataset(sm.params.prepared)
+    settings = cis.CisSettings(**sm.params.settings, threads=sm.threads)
+    genes = np.arange(len(ds.genes))
+    fits = [cis.fit_genes(ds, genes, settings, tissues=[k]) for k in range(len(ds.tissues))]
+    weights = pd.concat([f.weights for f in fits], ignore_index=True)
+    intercepts = pd.concat([f.intercepts for f in fits], ignore_index=True)
+    pred = cis.predict(ds, weights, intercepts)
+    write_array(pred.astype("float32"), sm.output.predictions)
+    write_table(r2_by_gene_tissue(ds, pred), sm.output.r2)
+
+
+run(snakemake, main)  # noqa: F821

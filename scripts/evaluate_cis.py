@@ -1,0 +1,39 @@
+"""Rule evaluate_cis: variance explained of cis, the per-tissue baseline and the oracle."""
+
+import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
+
+import numpy as np
+import pandas as pd
+
+from milage import cis
+from milage.data import load_dataset
+from milage.evaluate import (
+    oracle_cis_weights,
+    training_intercepts,
+    variance_explained,
+)
+from milage.io import read_table, write_table
+from milage.workflow import run
+
+
+def main(sm):
+    ds = load_dataset(sm.params.prepared)
+    tables = [variance_explained(ds, np.load(sm.input.cis), "cis"),
+              variance_explained(ds, np.load(sm.input.baseline), "elastic_net")]
+    if sm.input.get("truth"):
+        weights = oracle_cis_weights(ds, dict(np.load(sm.input.truth)))
+        zero = pd.DataFrame({"gene_id": np.repeat(ds.genes["gene_id"], len(ds.tissues)),
+                             "tissue": np.tile(ds.tissues, len(ds.genes)), "intercept": 0.0})
+        intercepts = training_intercepts(ds, cis.predict(ds, weights, zero))
+        tables.append(variance_explained(ds, cis.predict(ds, weights, intercepts),
+                                         "oracle_cis"))
+    write_table(pd.concat(tables, ignore_index=True), sm.output.ve)
+    r2 = {m: read_table(p)["r2"] for m, p in (("cis", sm.input.cis_r2),
+                                               ("elastic_net", sm.input.baseline_r2))}
+    write_table(pd.DataFrame({"model": list(r2), "median_test_r2": [v.median() for v in
+                                                                    r2.values()],
+                              "mean_test_r2": [v.mean() for v in r2.values()]}),
+                sm.output.comparison)
+
+
+run(snakemake, main)  # noqa: F821

@@ -1,0 +1,219 @@
+"""The cis model: solver against scikit-learn, KKT on masked data, batching, recovery,
+outputs and bad input."""
+
+import logging
+import sqlite3
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import prepare
+from sklearn.linear_model import MultiTaskLasso
+
+from milage import cis
+from milage.cis import CisSettings, MultiTissueGroupLasso, masked_objective
+from milage.data import load_dataset
+from milage.errors import InputError
+from milage.evaluate import oracle_cis_weights, training_intercepts, variance_explained
+from milage.predictdb import write_predictdb
+
+
+def ld_problem(seed=0, n=150, p=80, k=6, missing=0.0):
+    """Correlated SNP-like design (AR(1) columns), sparse shared effects, optional missingness."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, p))
+    for j in range(1, p):
+        z[:, j] = 0.8 * z[:, j - 1] + 0.6 * z[:, j]
+    X = np.clip(np.round(z + 1), 0, 2)
+    W = np.zeros((p, k))
+    W[[3, 20, 41]] = rng.normal(size=(3, k)) + 1
+    Y = X @ W + rng.normal(size=(n, k)) + rng.normal(size=k)
+    if missing:
+        Y[rng.random((n, k)) < missing] = np.nan
+    return X, Y
+
+
+@pytest.mark.parametrize("alpha", [0.02, 0.1, 0.5])
+def test_complete_data_matches_sklearn_objective(alpha):
+    X, Y = ld_problem()
+    ours = MultiTissueGroupLasso(alpha, tol=1e-8).fit(X, Y)
+    ref = MultiTaskLasso(alpha=alpha, tol=1e-10, max_iter=100_000).fit(X, Y)
+    f_ours = masked_objective(X, Y, ours.coef_, ours.intercept_, alpha)
+    f_ref = masked_objective(X, Y, ref.coef_, ref.intercept_, alpha)
+    assert f_ours == pytest.approx(f_ref, rel=1e-6)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-4)
+
+
+def test_impute_mean_is_sklearn_on_the_filled_data():
+    X, Y = ld_problem(missing=0.4)
+    filled = np.where(np.isnan(Y), np.nanmean(Y, axis=0), Y)
+    ours = MultiTissueGroupLasso(0.1, impute="mean", tol=1e-8).fit(X, Y)
+    ref = MultiTaskLasso(alpha=0.1, tol=1e-10, max_iter=100_000).fit(X, filled)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-4)
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_masked_fit_satisfies_kkt(l1_ratio):
+    X, Y = ld_problem(missing=0.5)
+    alpha = 0.05
+    m = MultiTissueGroupLasso(alpha, l1_ratio=l1_ratio, tol=1e-12).fit(X, Y)
+    M = ~np.isnan(Y)
+    R = np.where(M, Y - m.predict(X), 0.0)
+    np.testing.assert_allclose(R.sum(axis=0), 0, atol=1e-8)  # intercepts are optimal
+    W = m.coef_.T
+    grad = X.T @ R / len(X) - alpha * (1 - l1_ratio) * W  # per-tissue centring: R sums to 0
+    norms = np.linalg.norm(W, axis=1)
+    active = norms > 0
+    assert 0 < active.sum() < len(W)
+    np.testing.assert_allclose(grad[active], alpha * l1_ratio * W[active]
+                               / norms[active, None], atol=1e-6)
+    assert np.linalg.norm(grad[~active], axis=1).max() <= alpha * l1_ratio * (1 + 1e-6)
+
+
+def test_non_convergence_warns():
+    X, Y = ld_problem()
+    with pytest.warns(Warning, match="did not converge"):
+        MultiTissueGroupLasso(0.01, tol=1e-14, max_epochs=1).fit(X, Y)
+
+
+@pytest.fixture(scope="module")
+def medium(tmp_path_factory):
+    """449 individuals, 6 tissues, 120 genes: enough signal to test recovery."""
+    d = tmp_path_factory.mktemp("medium")
+    prepared = prepare(d, n_individuals=449, n_tissues=6, n_genes=120, n_snps=3000,
+                       genome_scale=0.02, cis_window=200_000, min_tissue_fraction=0.4)
+    return load_dataset(prepared), dict(np.load(d / "tiny.npz"))
+
+
+@pytest.fixture(scope="module")
+def medium_fit(medium):
+    ds, _ = medium
+    return cis.fit_genes(ds, np.arange(len(ds.genes)), CisSettings(threads=2))
+
+
+def test_planted_cis_snps_are_recovered(medium, medium_fit):
+    ds, truth = medium
+    planted = pd.DataFrame({"gene_id": truth["gene_ids"][truth["cis_gene"]],
+                            "snp_id": truth["snp_ids"][truth["cis_snp"]]})
+    planted = planted[planted["gene_id"].isin(ds.genes["gene_id"])]
+    norms = (medium_fit.weights.assign(w2=lambda t: t["weight"] ** 2)
+             .groupby(["gene_id", "snp_id"])["w2"].sum().reset_index())
+    selected = set(zip(norms["gene_id"], norms["snp_id"], strict=True))
+    truth_set = set(zip(planted["gene_id"], planted["snp_id"], strict=True))
+    assert len(truth_set & selected) / len(truth_set) >= 0.95  # recall of the CV fit
+    # precision of the m strongest SNPs of each gene, m = its number of planted SNPs
+    n_planted = planted.groupby("gene_id").size()
+    norms["rank"] = norms.groupby("gene_id")["w2"].rank(ascending=False, method="first")
+    top = norms[norms["rank"] <= norms["gene_id"].map(n_planted).fillna(0)]
+    top_set = set(zip(top["gene_id"], top["snp_id"], strict=True))
+    assert len(top_set & truth_set) / len(top_set) >= 0.9
+
+
+def test_cis_close_to_oracle_and_beats_per_tissue_elastic_net(medium, medium_fit):
+    ds, truth = medium
+    pred = cis.predict(ds, medium_fit.weights, medium_fit.intercepts)
+    ve = variance_explained(ds, pred, "cis").set_index("split")["ve"]
+    weights = oracle_cis_weights(ds, truth)
+    zero = medium_fit.intercepts.assign(intercept=0.0)
+    oracle = cis.predict(ds, weights, training_intercepts(ds, cis.predict(ds, weights, zero)))
+    ve_oracle = variance_explained(ds, oracle, "oracle").set_index("split")["ve"]
+    assert ve_oracle["test"] == pytest.approx(0.43, abs=0.05)
+    assert ve["test"] > ve_oracle["test"] - 0.05
+    enet = [cis.fit_genes(ds, np.arange(len(ds.genes)), CisSettings(l1_ratio=0.5, threads=2),
+                          tissues=[k]) for k in range(len(ds.tissues))]
+    pred_en = cis.predict(ds, pd.concat([f.weights for f in enet]),
+                          pd.concat([f.intercepts for f in enet]))
+    assert variance_explained(ds, pred_en, "en").set_index("split")["ve"]["test"] < ve["test"]
+
+
+def test_batch_equals_gene_by_gene_and_chunks(tiny_prepared):
+    ds = load_dataset(tiny_prepared)
+    rows = np.arange(len(ds.genes))
+    s = CisSettings(threads=2)
+    together = cis.fit_genes(ds, rows, s)
+    chunks = [cis.fit_genes(ds, rows[i:i + 7], s) for i in range(0, len(rows), 7)]
+    pd.testing.assert_frame_equal(together.weights,
+                                  pd.concat([c.weights for c in chunks], ignore_index=True))
+    pd.testing.assert_frame_equal(together.genes,
+                                  pd.concat([c.genes for c in chunks], ignore_index=True))
+    # one gene through the estimator at the chosen penalty gives the same weights
+    g = int(together.genes["n_snps"].to_numpy().argmax())
+    gene = ds.genes.iloc[g]
+    train = np.nonzero(ds.individuals["split"].to_numpy() == "train")[0]
+    X = ds.genotypes(ds.individuals["geno_col"].to_numpy()[train])[:, gene.cis_start:
+                                                                  gene.cis_stop]
+    Y = cis.expression_tensor(ds, np.array([g]), train)[0]
+    est = MultiTissueGroupLasso(together.genes["lambda"].iat[g], tol=1e-9).fit(X, Y)
+    w = together.weights[together.weights["gene_id"] == gene.gene_id]
+    dense = np.zeros_like(est.coef_)
+    dense[pd.Index(ds.tissues).get_indexer(w["tissue"]),
+          pd.Index(ds.snps["snp_id"]).get_indexer(w["snp_id"]) - gene.cis_start] = w["weight"]
+    np.testing.assert_allclose(dense, est.coef_, atol=1e-3)
+
+
+def test_empty_window_gets_zero_weights(tiny_prepared):
+    ds = load_dataset(tiny_prepared)
+    empty = np.nonzero((ds.genes["cis_stop"] == ds.genes["cis_start"]).to_numpy())[0]
+    assert len(empty)
+    fit = cis.fit_genes(ds, np.r_[empty, 0], CisSettings(penalty=0.1))
+    summary = fit.genes.set_index("gene_id").loc[ds.genes["gene_id"].iloc[empty]]
+    assert (summary["n_window_snps"] == 0).all() and (summary["n_snps"] == 0).all()
+    assert not fit.weights["gene_id"].isin(summary.index).any()
+    pred = cis.predict(ds, fit.weights, fit.intercepts)
+    assert np.isfinite(pred[:, empty]).all()
+
+
+def test_large_window_is_capped_with_a_warning(tiny_prepared, caplog):
+    ds = load_dataset(tiny_prepared)
+    g = int((ds.genes["cis_stop"] - ds.genes["cis_start"]).to_numpy().argmax())
+    with caplog.at_level(logging.WARNING):
+        fit = cis.fit_genes(ds, np.array([g]), CisSettings(penalty=0.1, max_window_snps=5))
+    assert f"gene {ds.genes['gene_id'].iat[g]}: cis window of" in caplog.text
+    assert "capped to the 5 nearest its TSS" in caplog.text
+    assert fit.genes["capped"].all() and (fit.genes["n_window_snps"] == 5).all()
+
+
+def test_non_finite_input_is_named(tiny_prepared):
+    ds = load_dataset(tiny_prepared)
+    ds.expression = np.array(ds.expression)
+    train_row = int(np.nonzero((ds.samples["split"] == "train").to_numpy())[0][0])
+    ds.expression[train_row, 1] = np.inf
+    with pytest.raises(InputError) as err:
+        cis.fit_genes(ds, np.arange(3), CisSettings(penalty=0.1))
+    assert f"non-finite expression value for {ds.genes['gene_id'].iat[1]} and " \
+           f"{ds.samples['individual'].iat[train_row]}" in str(err.value)
+
+
+def test_predictdb_reads_back(tmp_path):
+    snps = pd.DataFrame({"snp_id": ["rs1", "rs2"], "chrom": ["1", "2"], "pos": [10, 20],
+                         "ref": ["A", "C"], "alt": ["G", "T"]})
+    weights = pd.DataFrame({"gene_id": ["G1", "G1", "G2"], "snp_id": ["rs1", "rs2", "rs2"],
+                            "weight": [0.5, -0.25, 1.0]})
+    genes = pd.DataFrame({"gene_id": ["G1", "G2", "G3"], "gene_name": ["A1", "B2", "C3"]})
+    perf = pd.DataFrame({"gene_id": ["G1", "G2"], "r2": [0.3, 0.1], "pvalue": [1e-5, 0.2]})
+    write_predictdb(tmp_path / "t.db", weights, snps, genes, perf)
+    with sqlite3.connect(tmp_path / "t.db") as db:
+        w = db.execute("SELECT gene, rsid, varID, ref_allele, eff_allele, weight FROM weights "
+                       "ORDER BY gene, rsid").fetchall()
+        e = db.execute('SELECT gene, genename, "n.snps.in.model", "pred.perf.R2", '
+                       '"pred.perf.pval" FROM extra ORDER BY gene').fetchall()
+    assert w == [("G1", "rs1", "chr1_10_A_G_b38", "A", "G", 0.5),
+                 ("G1", "rs2", "chr2_20_C_T_b38", "C", "T", -0.25),
+                 ("G2", "rs2", "chr2_20_C_T_b38", "C", "T", 1.0)]
+    assert e == [("G1", "A1", 2, 0.3, 1e-5), ("G2", "B2", 1, 0.1, 0.2)]
+
+
+def test_variance_explained_definition(tiny_prepared):
+    ds = load_dataset(tiny_prepared)
+    y = np.asarray(ds.expression, dtype=np.float64)
+    ve = variance_explained(ds, y, "perfect").set_index("split")
+    assert (ve["ve"] == 1).all() and (ve["ve_pooled"] == 1).all()
+    zero = training_intercepts(ds, np.zeros_like(y))
+    means = cis.predict(ds, pd.DataFrame(columns=["gene_id", "snp_id", "tissue", "weight"]),
+                        zero)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ve = variance_explained(ds, means, "means").set_index("split")
+    assert ve.loc["train", "ve"] == pytest.approx(0.0, abs=1e-9)
+    assert ve.loc["test", "ve"] < 0.05

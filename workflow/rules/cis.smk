@@ -1,0 +1,123 @@
+# The cis model: group-LASSO per gene, scattered over gene chunks, then gathered and
+# evaluated beside a per-tissue elastic-net baseline; PredictDB export.
+
+
+rule cis_fit_chunk:
+    input:
+        prepared_inputs,
+    output:
+        weights=f"{R}/cis/chunks/{{chunk}}.weights.parquet",
+        intercepts=f"{R}/cis/chunks/{{chunk}}.intercepts.parquet",
+        genes=f"{R}/cis/chunks/{{chunk}}.genes.tsv",
+    log:
+        f"{R}/logs/cis_fit_chunk/{{chunk}}.log",
+    benchmark:
+        f"{R}/benchmarks/cis_fit_chunk/{{chunk}}.tsv"
+    conda:
+        ENV
+    threads: config["cis"]["threads"]
+    resources:
+        mem_mb=4000,
+    params:
+        prepared=PREP,
+        settings=cis_settings(),
+    script:
+        "../../scripts/cis_fit_chunk.py"
+
+
+rule cis_gather:
+    input:
+        prepared_inputs,
+        weights=lambda wc: cis_chunk_files("weights.parquet"),
+        intercepts=lambda wc: cis_chunk_files("intercepts.parquet"),
+        genes=lambda wc: cis_chunk_files("genes.tsv"),
+    output:
+        weights=f"{R}/cis/weights.parquet",
+        intercepts=f"{R}/cis/intercepts.parquet",
+        genes=f"{R}/cis/genes.tsv",
+        predictions=f"{R}/cis/predictions.npy",
+        residuals=f"{R}/cis/residuals.npy",
+        r2=f"{R}/evaluation/cis_r2.tsv",
+    log:
+        f"{R}/logs/cis_gather.log",
+    benchmark:
+        f"{R}/benchmarks/cis_gather.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        prepared=PREP,
+    script:
+        "../../scripts/cis_gather.py"
+
+
+rule cis_baseline:
+    input:
+        prepared_inputs,
+    output:
+        predictions=f"{R}/cis/baseline_predictions.npy",
+        r2=f"{R}/evaluation/elastic_net_r2.tsv",
+    log:
+        f"{R}/logs/cis_baseline.log",
+    benchmark:
+        f"{R}/benchmarks/cis_baseline.tsv"
+    conda:
+        ENV
+    threads: config["cis"]["threads"]
+    resources:
+        mem_mb=4000,
+    params:
+        prepared=PREP,
+        settings=cis_settings(baseline=True),
+    script:
+        "../../scripts/cis_baseline.py"
+
+
+rule evaluate_cis:
+    input:
+        prepared_inputs,
+        unpack(truth_input),
+        cis=f"{R}/cis/predictions.npy",
+        baseline=f"{R}/cis/baseline_predictions.npy",
+        cis_r2=f"{R}/evaluation/cis_r2.tsv",
+        baseline_r2=f"{R}/evaluation/elastic_net_r2.tsv",
+    output:
+        ve=f"{R}/evaluation/variance_explained.tsv",
+        comparison=f"{R}/evaluation/cis_vs_elastic_net.tsv",
+    log:
+        f"{R}/logs/evaluate_cis.log",
+    benchmark:
+        f"{R}/benchmarks/evaluate_cis.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        prepared=PREP,
+    script:
+        "../../scripts/evaluate_cis.py"
+
+
+rule export_predictdb:
+    input:
+        prepared_inputs,
+        weights=f"{R}/cis/weights.parquet",
+        r2=f"{R}/evaluation/cis_r2.tsv",
+    output:
+        folder=directory(f"{R}/predictdb"),
+    log:
+        f"{R}/logs/export_predictdb.log",
+    benchmark:
+        f"{R}/benchmarks/export_predictdb.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        prepared=PREP,
+    script:
+        "../../scripts/export_predictdb.py"
