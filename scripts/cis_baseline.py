@@ -1,7 +1,6 @@
 """Rule cis_baseline: per-tissue elastic net (alpha mixing 0.5, CV), PredictDB-style."""
 
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
-
 import numpy as np
 import pandas as pd
 

@@ -1,9 +1,8 @@
 """Rule export_predictdb: the cis weights as one PredictDB SQLite database per tissue."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
-
 from pathlib import Path
 
+import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import pandas as pd
 
 from milage.data import load_dataset

@@ -42,7 +42,7 @@ def test_every_rule_names_an_existing_env():
     common = (REPO / "workflow" / "rules" / "common.smk").read_text()
     env = re.search(r'^ENV = "(.+)"$', common, re.M).group(1)
     assert (REPO / "workflow" / "rules" / env).resolve().is_file()
-    n_rules = len(re.findall(r"^rule ", text, re.M))
+    n_rules = len(re.findall(r"^(?:rule|checkpoint) ", text, re.M))
     assert text.count("conda:\n        ENV") == n_rules
 
 

@@ -102,8 +102,9 @@ class MultiTissueGroupLasso(RegressorMixin, BaseEstimator):
         if self.impute not in ("none", "mean"):
             raise ValueError(f"impute must be 'none' or 'mean', not {self.impute!r}")
         M, Yf = _mask_and_fill(Y, self.impute)
+        Xt = np.ascontiguousarray(X.T)
         W, c, gap, epochs = cis_solver.fit_path(
-            np.ascontiguousarray(X.T), Yf, M, np.array([float(self.alpha)]),
+            Xt, Yf, M, *cis_solver.snp_stats(Xt, M), np.array([float(self.alpha)]),
             float(self.l1_ratio), float(self.tol), int(self.max_epochs))
         self.coef_, self.intercept_ = W.T, c
         self.dual_gap_, self.n_iter_ = gap, epochs
@@ -178,18 +179,19 @@ class CisFit:
     intercepts: pd.DataFrame   # gene_id, tissue, intercept
 
 
-def _fit_gene(Xt, Y, M, s: CisSettings, folds: np.ndarray):
+def _fit_gene(Xt, Y, M, stats, fold_stats, folds, s: CisSettings):
     """One gene: (W, intercepts, gap, chosen penalty, CV mean squared error)."""
-    lam_max = max(cis_solver.lambda_max(Xt, Y, M, s.l1_ratio), 1e-12)
     if s.penalty != "auto":
         path, cv_mse = np.array([float(s.penalty)]), np.nan
     else:
+        lam_max = max(cis_solver.lambda_max(Xt, Y, M, s.l1_ratio), 1e-12)
         path = lam_max * np.geomspace(1.0, s.lambda_min_ratio, s.n_lambdas)
-        err = cis_solver.cv_errors(Xt, Y, M, path, s.l1_ratio, s.tol, s.max_epochs, folds,
-                                   s.cv_patience)
+        err = cis_solver.cv_errors(Xt, Y, M, *fold_stats, path, s.l1_ratio, s.tol,
+                                   s.max_epochs, folds, s.cv_patience)
         best = int(err.argmin())
         path, cv_mse = path[: best + 1], err[best] / M.sum()
-    W, c, gap, _ = cis_solver.fit_path(Xt, Y, M, path, s.l1_ratio, s.tol, s.max_epochs)
+    W, c, gap, _ = cis_solver.fit_path(Xt, Y, M, *stats, path, s.l1_ratio, s.tol,
+                                       s.max_epochs)
     return W, c, gap, path[-1], cv_mse
 
 
@@ -217,10 +219,18 @@ def fit_genes(ds: Dataset, gene_rows: np.ndarray, settings: CisSettings,
     _check_finite(Xt, "genotype", ds.snps["snp_id"].to_numpy()[lo:hi],
                   ds.individuals["individual"].to_numpy()[train])
     folds = np.random.default_rng(s.seed).permutation(len(train)) % s.cv_folds
+    # SNP means and curvatures depend on genotypes and mask only: computed once per chunk
+    xbar, h = cis_solver.snp_stats(Xt, M)
+    fold_xbar, fold_h = np.zeros((2, 0, 0, 0))
+    if s.penalty == "auto":
+        fold_xbar, fold_h = map(np.stack, zip(*[cis_solver.snp_stats(
+            np.ascontiguousarray(Xt[:, folds != f]), M[folds != f]) for f in range(s.cv_folds)],
+            strict=True))
 
     def one(g: int):
         a, b = genes["cis_start"].iat[g] - lo, genes["cis_stop"].iat[g] - lo
-        return _fit_gene(Xt[a:b], Yf[g], M, s, folds)
+        return _fit_gene(Xt[a:b], Yf[g], M, (xbar[a:b], h[a:b]),
+                         (fold_xbar[:, a:b], fold_h[:, a:b]), folds, s)
 
     with threadpool_limits(1), ThreadPoolExecutor(max(1, s.threads)) as pool:
         fits = list(tqdm(pool.map(one, range(len(genes))), total=len(genes), unit="gene",

@@ -12,8 +12,7 @@ individuals. With a complete mask and l1_ratio = 1 this is scikit-learn's MultiT
 Why hand-written (numba) rather than a library: no maintained solver handles a per-tissue
 observation mask with a shared design. The algorithm is the one of celer / skglm: working
 sets grown from the dual (KKT) violations, exact block coordinate descent on the working
-set's per-tissue Gram matrices, and the duality gap of the full problem as the stopping
-rule. The kernels release the GIL, so genes are solved on parallel threads.
+ The kernels release the GIL, so genes are solved on parallel threads.
 """
 
 from __future__ import annotations
@@ -79,91 +78,77 @@ def _gap(W, XtR, rr, ry, yy, l1, l2):
 
 
 @njit(nogil=True, cache=True)
-def _residuals(Xt, Yc, M, xbar, W, support):
-    """Masked, per-tissue centred residuals R (individuals x tissues) for W on ``support``."""
-    R = Yc.copy()
-    for s in support:
-        for k in range(Yc.shape[1]):
-            w = W[s, k]
-            if w != 0.0:
-                for i in range(Yc.shape[0]):
-                    R[i, k] -= M[i, k] * (Xt[s, i] - xbar[k, s]) * w
-    return R
+def _inner_bcd(Xt, M, xbar, h, R, W, ws, Yc, yy, l1, l2, tol, max_epochs):
+    """Block coordinate descent over the working set ``ws``, updating W and the masked,
+    per-tissue centred residuals R in place; stops on the working set's duality gap.
 
-
-@njit(nogil=True, cache=True)
-def _gram(Xt, M, xbar, nk, ws):
-    """Per-tissue centred Gram matrices of the working-set SNPs: (tissues, P, P)."""
-    P, n_tis = ws.shape[0], M.shape[1]
-    Xw = np.empty((P, Xt.shape[1]))
-    for a in range(P):
-        Xw[a] = Xt[ws[a]]
-    Q = np.empty((n_tis, P, P))
-    for k in range(n_tis):
-        Q[k] = Xw @ (Xw * M[:, k]).T
-        for a in range(P):
-            for b in range(P):
-                Q[k, a, b] -= nk[k] * xbar[k, ws[a]] * xbar[k, ws[b]]
-    return Q
-
-
-@njit(nogil=True, cache=True)
-def _inner_bcd(Q, B, W, l1, l2, yy, tol, max_epochs):
-    """Block coordinate descent on the working set (Gram form); stops on its duality gap.
-
-    Q (tissues, P, P), B (P, tissues) = X_ws^T Yc, W (P, tissues) updated in place.
+    For SNP s the block gradient is X_s^T R (R sums to zero within each tissue, so the
+    centring of X cancels) and the block's curvature in tissue k is h[s, k].
     Returns the number of epochs.
     """
-    n_tis, P = Q.shape[0], Q.shape[1]
-    QW = np.zeros((n_tis, P))
-    for k in range(n_tis):
-        QW[k] = Q[k] @ np.ascontiguousarray(W[:, k])
-    rho, h, new = np.empty(n_tis), np.empty(n_tis), np.empty(n_tis)
+    n, n_tis = R.shape
+    P = ws.shape[0]
+    rho, hs, new, delta = np.empty(n_tis), np.empty(n_tis), np.empty(n_tis), np.empty(n_tis)
     epoch = 0
     for epoch in range(1, max_epochs + 1):
-        for s in range(P):
+        for a in range(P):
+            s = ws[a]
             for k in range(n_tis):
-                h[k] = Q[k, s, s]
-                rho[k] = B[s, k] - QW[k, s] + h[k] * W[s, k]
-            _block_solve(rho, h, l1, l2, new)
-            for k in range(n_tis):
-                delta = new[k] - W[s, k]
-                if delta != 0.0:
-                    W[s, k] = new[k]
-                    for a in range(P):
-                        QW[k, a] += Q[k, a, s] * delta
-        if epoch % 5 == 0 or epoch == max_epochs:
-            # ||R||^2 = yy - 2 B.W + W.QW ; R.Y = yy - B.W ; X^T R = B - QW^T
-            bw, wqw = 0.0, 0.0
-            XtR = np.empty((P, n_tis))
-            for s in range(P):
+                hs[k] = h[s, k]
+                rho[k] = h[s, k] * W[s, k]
+            for i in range(n):
+                x = Xt[s, i]
                 for k in range(n_tis):
-                    bw += B[s, k] * W[s, k]
-                    wqw += W[s, k] * QW[k, s]
-                    XtR[s, k] = B[s, k] - QW[k, s]
-            if _gap(W, XtR, yy - 2.0 * bw + wqw, yy - bw, yy, l1, l2) <= tol * yy:
+                    rho[k] += x * R[i, k]
+            _block_solve(rho, hs, l1, l2, new)
+            changed = False
+            for k in range(n_tis):
+                delta[k] = new[k] - W[s, k]
+                if delta[k] != 0.0:
+                    changed = True
+                    W[s, k] = new[k]
+            if changed:
+                for i in range(n):
+                    x = Xt[s, i]
+                    for k in range(n_tis):
+                        if M[i, k] != 0.0:
+                            R[i, k] -= (x - xbar[s, k]) * delta[k]
+        if epoch % 5 == 0 or epoch == max_epochs:
+            Xw = np.empty((P, n))
+            Ww = np.empty((P, n_tis))
+            for a in range(P):
+                Xw[a] = Xt[ws[a]]
+                Ww[a] = W[ws[a]]
+            if _gap(Ww, Xw @ R, (R * R).sum(), (R * Yc).sum(), yy, l1, l2) <= tol * yy:
                 break
     return epoch
 
 
 @njit(nogil=True, cache=True)
-def _setup(Xt, Y, M):
-    """Per-tissue centring of one gene's data: (nk, ybar, Yc, xbar, B = X^T Yc, ||Yc||^2)."""
+def snp_stats(Xt, M):
+    """Per-tissue SNP means over the observed individuals and the centred sums of squares
+    (the block curvatures): two (SNPs, tissues) arrays. They depend only on the genotypes
+    and the mask, so one call serves every gene whose window lies in ``Xt``."""
     nk = M.sum(axis=0)
-    safe = np.maximum(nk, 1.0)
-    ybar = (M * Y).sum(axis=0) / safe
-    Yc = M * (Y - ybar)
-    xbar = np.ascontiguousarray((Xt @ M).T) / safe.reshape(-1, 1)   # (tissues, SNPs)
-    return nk, ybar, Yc, xbar, Xt @ Yc, (Yc * Yc).sum()
+    xbar = (Xt @ M) / np.maximum(nk, 1.0)
+    return xbar, (Xt * Xt) @ M - nk * xbar * xbar
 
 
 @njit(nogil=True, cache=True)
-def _solve(Xt, M, nk, Yc, xbar, B, yy, W, support, lam, l1_ratio, tol, max_epochs):
-    """Solve at one penalty from the warm start W (updated in place).
+def _centre(Y, M):
+    """Per-tissue means of the observed Y, the masked centred Y and its squared norm."""
+    ybar = (M * Y).sum(axis=0) / np.maximum(M.sum(axis=0), 1.0)
+    Yc = M * (Y - ybar)
+    return ybar, Yc, (Yc * Yc).sum()
 
-    Working sets grow from the SNPs that most violate the optimality conditions until the
-    duality gap of the full problem is below tol * yy. Returns (relative gap, epochs,
-    the last working set).
+
+@njit(nogil=True, cache=True)
+def _solve(Xt, M, xbar, h, Yc, yy, W, R, lam, l1_ratio, tol, max_epochs):
+    """Solve at one penalty from the warm start (W, R), both updated in place.
+
+    Working sets grow from the SNPs that most violate the optimality conditions (all
+    active SNPs plus every violator, at least doubling) until the duality gap of
+    the full problem is below tol * yy. Returns (relative gap, epochs).
     """
     p, n = Xt.shape
     n_tis = M.shape[1]
@@ -172,14 +157,13 @@ def _solve(Xt, M, nk, Yc, xbar, B, yy, W, support, lam, l1_ratio, tol, max_epoch
     inner_tol = 0.3 * tol
     gap_rel, epochs = 0.0, 0
     for _ in range(100):
-        R = _residuals(Xt, Yc, M, xbar, W, support)
         XtR = Xt @ R
         gap = _gap(W, XtR, (R * R).sum(), (R * Yc).sum(), yy, l1, l2)
         gap_rel = gap / yy
         if gap <= tol * yy:
             break
         score = np.empty(p)
-        n_active = 0
+        n_active, n_violating = 0, 0
         for s in range(p):
             a2, w2 = 0.0, 0.0
             for k in range(n_tis):
@@ -191,19 +175,12 @@ def _solve(Xt, M, nk, Yc, xbar, B, yy, W, support, lam, l1_ratio, tol, max_epoch
                 n_active += 1
             else:
                 score[s] = np.sqrt(a2) / l1
-        size = min(p, max(10, 2 * n_active))
-        support = np.sort(np.argsort(-score)[:size])
-        Q = _gram(Xt, M, xbar, nk, support)
-        Bw = np.empty((size, n_tis))
-        Ww = np.empty((size, n_tis))
-        for a in range(size):
-            Bw[a] = B[support[a]]
-            Ww[a] = W[support[a]]
-        epochs += _inner_bcd(Q, Bw, Ww, l1, l2, yy, inner_tol, max_epochs)
-        for a in range(size):
-            W[support[a]] = Ww[a]
+                n_violating += score[s] > 1.0
+        size = min(p, max(10, 2 * n_active, n_active + n_violating))
+        ws = np.sort(np.argsort(-score)[:size])
+        epochs += _inner_bcd(Xt, M, xbar, h, R, W, ws, Yc, yy, l1, l2, inner_tol, max_epochs)
         inner_tol *= 0.1
-    return gap_rel, epochs, support
+    return gap_rel, epochs
 
 
 @njit(nogil=True, cache=True)
@@ -213,13 +190,14 @@ def _sse(Xt_val, Y_val, M_val, W, c):
 
 
 @njit(nogil=True, cache=True)
-def fit_path(Xt, Y, M, lambdas, l1_ratio, tol, max_epochs):
+def fit_path(Xt, Y, M, xbar, h, lambdas, l1_ratio, tol, max_epochs):
     """Fit one gene along a decreasing penalty path with warm starts.
 
     Parameters
     ----------
     Xt : (SNPs, individuals) float64, the cis window transposed (C-contiguous).
     Y, M : (individuals, tissues) float64; Y is ignored where the mask M is 0.
+    xbar, h : (SNPs, tissues) from :func:`snp_stats` of this window and mask.
     lambdas : (L,) decreasing penalties; the fit at the last one is returned.
 
     Returns
@@ -227,39 +205,38 @@ def fit_path(Xt, Y, M, lambdas, l1_ratio, tol, max_epochs):
     W : (SNPs, tissues) weights; c : (tissues,) intercepts; gap : relative duality gap;
     epochs : total inner epochs.
     """
-    nk, ybar, Yc, xbar, B, yy = _setup(Xt, Y, M)
+    ybar, Yc, yy = _centre(Y, M)
     W = np.zeros((Xt.shape[0], M.shape[1]))
+    R = Yc.copy()
     gap, epochs = 0.0, 0
-    support = np.zeros(0, dtype=np.int64)
     if Xt.shape[0] > 0 and yy > 0.0:
         for lam in lambdas:
-            gap, ep, support = _solve(Xt, M, nk, Yc, xbar, B, yy, W, support, lam, l1_ratio,
-                                      tol, max_epochs)
+            gap, ep = _solve(Xt, M, xbar, h, Yc, yy, W, R, lam, l1_ratio, tol, max_epochs)
             epochs += ep
-    return W, ybar - (xbar * W.T).sum(axis=1), gap, epochs
+    return W, ybar - (xbar * W).sum(axis=0), gap, epochs
 
 
 @njit(nogil=True, cache=True)
 def lambda_max(Xt, Y, M, l1_ratio):
     """The smallest penalty at which every weight of the gene is zero."""
-    n = M.shape[0]
-    nk = np.maximum(M.sum(axis=0), 1.0)
-    Yc = M * (Y - (M * Y).sum(axis=0) / nk)
+    _, Yc, _ = _centre(Y, M)
     G = Xt @ Yc
     best = 0.0
     for s in range(G.shape[0]):
         best = max(best, np.sqrt((G[s] * G[s]).sum()))
-    return best / (n * l1_ratio)
+    return best / (M.shape[0] * l1_ratio)
 
 
 @njit(nogil=True, cache=True)
-def cv_errors(Xt, Y, M, lambdas, l1_ratio, tol, max_epochs, folds, patience):
+def cv_errors(Xt, Y, M, fold_xbar, fold_h, lambdas, l1_ratio, tol, max_epochs, folds,
+              patience):
     """K-fold cross-validated squared error of one gene along its penalty path.
 
-    ``folds`` gives each individual's fold (0 .. n_folds - 1). A fold stops descending the
-    path once its held-out error has risen ``patience`` times in a row after its minimum
-    (the small penalties that overfit are the slow ones); the error at the penalties it
-    skipped is +inf, so they are never chosen.
+    ``folds`` gives each individual's fold (0 .. n_folds - 1); fold_xbar / fold_h
+    (folds, SNPs, tissues) are :func:`snp_stats` of each fold's training individuals.
+    A fold stops descending the path once its held-out error has risen ``patience`` times
+    in a row after its minimum (the small penalties that overfit are the slow ones); the
+    error at the penalties it skipped is +inf, so they are never chosen.
     """
     n_folds = folds.max() + 1
     err = np.zeros(lambdas.shape[0])
@@ -268,17 +245,17 @@ def cv_errors(Xt, Y, M, lambdas, l1_ratio, tol, max_epochs, folds, patience):
         te = np.nonzero(folds == f)[0]
         Xtr = np.ascontiguousarray(Xt[:, tr])
         Mtr = np.ascontiguousarray(M[tr])
-        nk, ybar, Yc, xbar, B, yy = _setup(Xtr, np.ascontiguousarray(Y[tr]), Mtr)
+        xbar, h = fold_xbar[f], fold_h[f]
+        ybar, Yc, yy = _centre(np.ascontiguousarray(Y[tr]), Mtr)
         Xte = np.ascontiguousarray(Xt[:, te])
         Yte, Mte = np.ascontiguousarray(Y[te]), np.ascontiguousarray(M[te])
         W = np.zeros((Xt.shape[0], M.shape[1]))
-        support = np.zeros(0, dtype=np.int64)
+        R = Yc.copy()
         best, rises, last = np.inf, 0, np.inf
         for li in range(lambdas.shape[0]):
             if Xt.shape[0] > 0 and yy > 0.0:
-                _, _, support = _solve(Xtr, Mtr, nk, Yc, xbar, B, yy, W, support, lambdas[li],
-                                       l1_ratio, tol, max_epochs)
-            sse = _sse(Xte, Yte, Mte, W, ybar - (xbar * W.T).sum(axis=1))
+                _solve(Xtr, Mtr, xbar, h, Yc, yy, W, R, lambdas[li], l1_ratio, tol, max_epochs)
+            sse = _sse(Xte, Yte, Mte, W, ybar - (xbar * W).sum(axis=0))
             err[li] += sse
             rises = rises + 1 if sse > last else 0
             last, best = sse, min(best, sse)
