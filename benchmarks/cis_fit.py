@@ -76,17 +76,16 @@ def main() -> None:
     ds = make_dataset(args.genes)
     rng = np.random.default_rng(1)
     cis.fit_genes(ds, np.arange(2), CisSettings())          # compile, or load numba's cache
-    # the penalty: the largest fraction of the median lambda_max at which the median of 100
-    # probe genes keeps at least 5 SNPs (LASSO eQTL models keep 5 to 50)
-    probe = rng.choice(args.genes, min(100, args.genes), replace=False)
-    lam_max = np.median([cis_solver.lambda_max(np.ascontiguousarray(X.T), np.nan_to_num(Y),
-                                               (~np.isnan(Y)) * 1.0, 1.0)
-                         for X, Y in (gene_problem(ds, g) for g in probe)])
-    for ratio in (0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5):
-        lam = ratio * lam_max
-        if cis.fit_genes(ds, probe, CisSettings(penalty=lam, threads=2)).genes["n_snps"].median() \
-                >= 5:
-            break
+    # the penalty: bisection (on a log scale) for a median of about 15 SNPs kept by 100 probe
+    # genes (LASSO eQTL models keep 5 to 50)
+    probe = np.sort(rng.choice(args.genes, min(100, args.genes), replace=False))
+    lo, hi = 0.01, max(cis_solver.lambda_max(np.ascontiguousarray(X.T), np.nan_to_num(Y),
+                                             (~np.isnan(Y)) * 1.0, 1.0)
+                       for X, Y in (gene_problem(ds, g) for g in probe))
+    for _ in range(12):
+        lam = np.sqrt(lo * hi)
+        kept = cis.fit_genes(ds, probe, CisSettings(penalty=lam, threads=2)).genes["n_snps"]
+        lo, hi = (lam, hi) if kept.median() > 15 else (lo, lam)
     start = time.perf_counter()
     fit = cis.fit_genes(ds, np.arange(args.genes), CisSettings(penalty=lam, threads=2))
     milage_s = time.perf_counter() - start
