@@ -63,26 +63,31 @@ def _block_solve(rho, h, l1, l2, out):
 
 
 @njit(nogil=True, cache=True)
-def _gap(W, XtR, rr, ry, yy, l1, l2):
-    """Duality gap (of the objective times n) from W, X^T R, ||R||^2, R.Y and ||Y||^2."""
+def _row_norms(W, XtR, l2):
+    """Per SNP: ||X_s^T R - l2 W_s||_2 (what the dual constraint bounds) and ||W_s||^2."""
     p, n_tis = W.shape
-    dual_norm, pen21, w2 = 0.0, 0.0, 0.0
+    dual, w2 = np.zeros(p), np.zeros(p)
     for s in range(p):
-        a2, n2 = 0.0, 0.0
         for k in range(n_tis):
             a = XtR[s, k] - l2 * W[s, k]
-            a2 += a * a
-            n2 += W[s, k] * W[s, k]
-        dual_norm = max(dual_norm, np.sqrt(a2))
-        pen21 += np.sqrt(n2)
-        w2 += n2
+            dual[s] += a * a
+            w2[s] += W[s, k] * W[s, k]
+    return np.sqrt(dual), w2
+
+
+@njit(nogil=True, cache=True)
+def _gap(W, XtR, rr, ry, yy, l1, l2):
+    """Duality gap (of the objective times n) from W, X^T R, ||R||^2, R.Y and ||Y||^2."""
+    dual, w2 = _row_norms(W, XtR, l2)
+    dual_norm = dual.max() if dual.shape[0] else 0.0
+    pen21, w2_sum = np.sqrt(w2).sum(), w2.sum()
     if dual_norm > l1:
         const = l1 / dual_norm
         gap = 0.5 * (rr + rr * const * const)
     else:
         const = 1.0
         gap = rr
-    return gap + l1 * pen21 - const * ry + 0.5 * l2 * (1.0 + const * const) * w2
+    return gap + l1 * pen21 - const * ry + 0.5 * l2 * (1.0 + const * const) * w2_sum
 
 
 @njit(nogil=True, cache=True, fastmath=True)
@@ -264,20 +269,10 @@ def _solve(Xt, M, xbar, h, Yc, yy, W, R, lam, l1_ratio, tol, max_epochs):
         gap_rel = gap / yy
         if gap <= tol * yy:
             break
-        score = np.empty(p)
-        n_active, n_violating = 0, 0
-        for s in range(p):
-            a2, w2 = 0.0, 0.0
-            for k in range(n_tis):
-                a = XtR[s, k] - l2 * W[s, k]
-                a2 += a * a
-                w2 += W[s, k] * W[s, k]
-            if w2 > 0.0:
-                score[s] = np.inf
-                n_active += 1
-            else:
-                score[s] = np.sqrt(a2) / l1
-                n_violating += score[s] > 1.0
+        dual, w2 = _row_norms(W, XtR, l2)
+        score = np.where(w2 > 0.0, np.inf, dual / l1)
+        n_active = (w2 > 0.0).sum()
+        n_violating = ((w2 == 0.0) & (dual > l1)).sum()
         size = min(p, max(10, 2 * n_active, n_active + n_violating))
         ws = np.sort(np.argsort(-score)[:size])
         if size <= GRAM_MAX_SNPS:

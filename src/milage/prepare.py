@@ -14,9 +14,6 @@ from milage.io import require_file
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "valid", "test")
-
-
 def split_individuals(individuals, test_fraction: float = 0.25, valid_fraction: float = 0.1,
                       seed: int = 1) -> pd.DataFrame:
     """Assign individuals to train / valid / test at random (seeded).
