@@ -244,14 +244,15 @@ def fit_genes(ds: Dataset, gene_rows: np.ndarray, settings: CisSettings,
 
 def _collect(ds: Dataset, genes: pd.DataFrame, fits: list, tissue_idx) -> CisFit:
     tissues = np.asarray(ds.tissues)[tissue_idx]
-    snp_ids = ds.snps["snp_id"].to_numpy()
-    frames = []
-    for g, (W, *_rest) in enumerate(fits):
-        r, k = np.nonzero(W)
-        frames.append(pd.DataFrame({"gene_id": genes["gene_id"].iat[g],
-                                    "snp_id": snp_ids[genes["cis_start"].iat[g] + r],
-                                    "tissue": tissues[k], "weight": W[r, k]}))
-    weights = pd.concat(frames, ignore_index=True)
+    rows = [np.nonzero(f[0]) for f in fits]           # (window row, tissue) of each weight
+    gene_of = np.repeat(np.arange(len(fits)), [len(r) for r, _ in rows])
+    snp_row = genes["cis_start"].to_numpy()[gene_of] + np.concatenate([r for r, _ in rows])
+    k = np.concatenate([k for _, k in rows])
+    weights = pd.DataFrame({"gene_id": genes["gene_id"].to_numpy()[gene_of],
+                            "snp_id": ds.snps["snp_id"].to_numpy()[snp_row],
+                            "tissue": tissues[k],
+                            "weight": np.concatenate([f[0][r, c] for f, (r, c) in
+                                                      zip(fits, rows, strict=True)])})
     summary = pd.DataFrame({
         "gene_id": genes["gene_id"], "n_window_snps": genes["cis_stop"] - genes["cis_start"],
         "capped": genes["capped"], "lambda": [f[3] for f in fits],

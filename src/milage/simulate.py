@@ -19,6 +19,7 @@ from scipy import sparse
 from scipy.special import expit, ndtri
 
 from milage.io import atomic_output, gzip_text
+from milage.prepare import cis_windows
 
 log = logging.getLogger(__name__)
 
@@ -245,13 +246,13 @@ def _plant_effects(s: SimulationSettings, x: np.ndarray, snps: pd.DataFrame,
     sd = x.std(axis=0) + 1e-6
     common = np.minimum(af, 1 - af) >= MIN_CAUSAL_MAF
     # cis: 1-4 causal common SNPs per gene in its window, shared by tissues with +-20% spread
-    pos, chrom = snps["pos"].to_numpy(), snps["chrom"].to_numpy()
+    windows = cis_windows(genes, snps, s.cis_window)
     cis_gene, cis_snp = [], []
-    for j, g in genes.iterrows():
-        if g["kind"] == "chrX":
+    for j, (kind, start, stop) in enumerate(zip(genes["kind"], windows["cis_start"],
+                                                windows["cis_stop"], strict=True)):
+        if kind == "chrX":
             continue
-        window = np.nonzero((chrom == g["chrom"]) & (np.abs(pos - g["tss"]) <= s.cis_window)
-                            & common)[0]
+        window = start + np.nonzero(common[start:stop])[0]
         chosen = _pick_causal(rng, window, 1 + min(rng.poisson(1.0), 3))
         cis_gene += [j] * len(chosen)
         cis_snp += list(chosen)
