@@ -4,13 +4,8 @@ import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import numpy as np
 import pandas as pd
 
-from milage import cis
 from milage.data import load_dataset
-from milage.evaluate import (
-    oracle_cis_weights,
-    training_intercepts,
-    variance_explained,
-)
+from milage.evaluate import oracle_prediction, variance_explained
 from milage.io import read_table, write_table
 from milage.workflow import run
 
@@ -20,12 +15,8 @@ def main(sm):
     tables = [variance_explained(ds, np.load(sm.input.cis), "cis"),
               variance_explained(ds, np.load(sm.input.baseline), "elastic_net")]
     if sm.input.get("truth"):
-        weights = oracle_cis_weights(ds, dict(np.load(sm.input.truth)))
-        zero = pd.DataFrame({"gene_id": np.repeat(ds.genes["gene_id"], len(ds.tissues)),
-                             "tissue": np.tile(ds.tissues, len(ds.genes)), "intercept": 0.0})
-        intercepts = training_intercepts(ds, cis.predict(ds, weights, zero))
-        tables.append(variance_explained(ds, cis.predict(ds, weights, intercepts),
-                                         "oracle_cis"))
+        oracle = oracle_prediction(ds, dict(np.load(sm.input.truth)), trans=False)
+        tables.append(variance_explained(ds, oracle, "oracle_cis"))
     write_table(pd.concat(tables, ignore_index=True), sm.output.ve)
     r2 = {m: read_table(p)["r2"] for m, p in (("cis", sm.input.cis_r2),
                                                ("elastic_net", sm.input.baseline_r2))}

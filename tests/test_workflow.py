@@ -26,6 +26,10 @@ def tiny_config(directory, chunk_size=500, **inputs):
     config["cis"]["window"] = TINY["cis_window"]
     config["expression"]["min_samples"] = 10
     config["cis"]["chunk_size"] = chunk_size
+    config["trans"].update(n_factors=4, permutations=1, sweep={"model": "nn",
+                                                                "alpha_lambdas": [0.1]})
+    config["trans"]["train"].update(max_epochs=3, checkpoint_every=1)
+    config["predict"]["genotypes"] = "results/tiny/raw/genotypes.vcf.gz"
     config["inputs"].update(inputs)
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -87,11 +91,38 @@ def test_cis_stage_outputs_do_not_depend_on_chunk_size(tiny_runs):
     np.testing.assert_array_equal(np.load(a / "cis" / "residuals.npy"),
                                   np.load(b / "cis" / "residuals.npy"))
     ve = pd.read_csv(a / "evaluation" / "variance_explained.tsv", sep="\t")
-    assert set(ve["model"]) == {"cis", "elastic_net", "oracle_cis"}
+    assert set(ve["model"]) == {"cis", "elastic_net", "oracle_cis", "ml", "nn", "tm", "oracle"}
     assert set(ve["split"]) == {"train", "valid", "test"}
     comparison = pd.read_csv(a / "evaluation" / "cis_vs_elastic_net.tsv", sep="\t")
     assert comparison["model"].tolist() == ["cis", "elastic_net"]
     assert len(list((a / "predictdb").glob("*.db"))) == TINY["n_tissues"]
+
+
+def test_trans_stage_is_reproducible_and_predicts_from_genotypes_alone(tiny_runs, tmp_path):
+    a, b = tiny_runs
+    for model in ("ml", "nn", "tm"):
+        pa, pb = np.load(a / "trans" / model / "params.npz"), np.load(b / "trans" / model /
+                                                                        "params.npz")
+        for name in pa.files:
+            np.testing.assert_array_equal(pa[name], pb[name], err_msg=f"{model} {name}")
+    history = pd.read_csv(a / "trans" / "nn" / "history.tsv", sep="\t")
+    assert history["epoch"].tolist() == [0, 1, 2, 3]
+    assert {"ve_train", "ve_valid"} <= set(history.columns)
+    fdr = pd.read_csv(a / "trans" / "nn" / "trans_eqtl_fdr.tsv", sep="\t")
+    assert fdr["n_permutations"].item() == 1
+    assert (a / "trans" / "sweep" / "nn_0.1.history.tsv").exists()
+    # `milage predict` and the predict rule give the evaluation's predictions of every sample
+    subprocess.run(["milage", "predict", "--results", str(a), "--model", "nn", "--genotypes",
+                    str(a / "raw" / "genotypes.vcf.gz"), "--out", str(tmp_path)], check=True)
+    ds = load_dataset(a / "prepared")
+    pred = np.load(a / "trans" / "nn" / "predictions.npy")
+    for folder in (tmp_path, a / "predicted" / "nn"):
+        for k, tissue in enumerate(ds.tissues):
+            table = pd.read_csv(folder / f"{tissue}.predicted_expression.tsv.gz", sep="\t",
+                                index_col="individual")
+            rows = np.nonzero(ds.samples["tissue_index"].to_numpy() == k)[0]
+            got = table.loc[ds.samples["individual"].to_numpy()[rows], ds.genes["gene_id"]]
+            np.testing.assert_allclose(got.to_numpy(), pred[rows], atol=1e-4)
 
 
 def test_lint_and_format():

@@ -264,6 +264,26 @@ def _collect(ds: Dataset, genes: pd.DataFrame, fits: list, tissue_idx) -> CisFit
     return CisFit(weights, summary, intercepts)
 
 
+def tissue_weights(weights: pd.DataFrame, tissue: str, snp_idx: pd.Index,
+                   gene_idx: pd.Index) -> tuple[np.ndarray, sparse.csr_matrix]:
+    """One tissue's cis weights: the SNP rows they use and a (used SNPs x genes) matrix."""
+    w = weights[weights["tissue"] == tissue]
+    snps = snp_idx.get_indexer(w["snp_id"])
+    used = np.unique(snps)
+    return used, sparse.csr_matrix((w["weight"].to_numpy(float), (np.searchsorted(used, snps),
+                                                                  gene_idx.get_indexer(
+                                                                      w["gene_id"]))),
+                                   shape=(len(used), len(gene_idx)))
+
+
+def tissue_intercepts(intercepts: pd.DataFrame, tissue: str, gene_idx: pd.Index) -> np.ndarray:
+    """One tissue's intercepts per gene (NaN where none)."""
+    icp = intercepts[intercepts["tissue"] == tissue]
+    c = np.full(len(gene_idx), np.nan)
+    c[gene_idx.get_indexer(icp["gene_id"])] = icp["intercept"].to_numpy()
+    return c
+
+
 def predict(ds: Dataset, weights: pd.DataFrame, intercepts: pd.DataFrame) -> np.ndarray:
     """Cis predictions for every sample of the dataset: (samples, genes).
 
@@ -274,18 +294,10 @@ def predict(ds: Dataset, weights: pd.DataFrame, intercepts: pd.DataFrame) -> np.
     out = np.full(ds.expression.shape, np.nan)
     for k, tissue in enumerate(ds.tissues):
         rows = np.nonzero(ds.samples["tissue_index"].to_numpy() == k)[0]
-        icp = intercepts[intercepts["tissue"] == tissue]
-        if not len(rows) or not len(icp):
+        if not len(rows):
             continue
-        w = weights[weights["tissue"] == tissue]
-        snps = snp_idx.get_indexer(w["snp_id"])
-        used = np.unique(snps)
-        Wk = sparse.csr_matrix((w["weight"].to_numpy(float), (np.searchsorted(used, snps),
-                                                         gene_idx.get_indexer(w["gene_id"]))),
-                               shape=(len(used), len(gene_idx)))
+        used, Wk = tissue_weights(weights, tissue, snp_idx, gene_idx)
         cols = ds.individuals["geno_col"].to_numpy()[ds.samples["ind_index"].to_numpy()[rows]]
         X = np.asarray(ds.dosages[used][:, cols], dtype=np.float64).T   # samples x used SNPs
-        c = np.full(len(gene_idx), np.nan)
-        c[gene_idx.get_indexer(icp["gene_id"])] = icp["intercept"].to_numpy()
-        out[rows] = np.asarray((Wk.T @ X.T).T) + c
+        out[rows] = np.asarray((Wk.T @ X.T).T) + tissue_intercepts(intercepts, tissue, gene_idx)
     return out

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from milage import cis
 from milage.data import Dataset
 
 SPLITS = ("train", "valid", "test")
@@ -25,6 +26,20 @@ def _training_means(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
     return by_tissue, y[train].mean(axis=0)
 
 
+def _split_rows(ds: Dataset, split: str) -> np.ndarray:
+    return (ds.samples["split"] == split).to_numpy()
+
+
+def split_sst(ds: Dataset, pooled: bool = False) -> dict[str, float]:
+    """Total sum of squares of each split's observed samples around the per-(tissue, gene)
+    training means (``pooled``: around the pooled per-gene training means)."""
+    y = np.asarray(ds.expression, dtype=np.float64)
+    by_tissue, pooled_mean = _training_means(ds)
+    centre = pooled_mean if pooled else by_tissue[ds.samples["tissue_index"].to_numpy()]
+    return {split: float(((y[r] - (centre if pooled else centre[r])) ** 2).sum())
+            for split in SPLITS if (r := _split_rows(ds, split)).any()}
+
+
 def variance_explained(ds: Dataset, pred: np.ndarray, model: str) -> pd.DataFrame:
     """Rows (model, split, n_samples, ve, ve_pooled) for the train, valid and test splits.
 
@@ -33,17 +48,13 @@ def variance_explained(ds: Dataset, pred: np.ndarray, model: str) -> pd.DataFram
     (the paper's baseline).
     """
     y = np.asarray(ds.expression, dtype=np.float64)
-    by_tissue, pooled = _training_means(ds)
-    centre = by_tissue[ds.samples["tissue_index"].to_numpy()]
+    sst, sst_pooled = split_sst(ds), split_sst(ds, pooled=True)
     rows = []
-    for split in SPLITS:
-        r = (ds.samples["split"] == split).to_numpy()
-        if not r.any():
-            continue
+    for split in sst:
+        r = _split_rows(ds, split)
         sse = ((y[r] - pred[r]) ** 2).sum()
         rows.append({"model": model, "split": split, "n_samples": int(r.sum()),
-                     "ve": 1 - sse / ((y[r] - centre[r]) ** 2).sum(),
-                     "ve_pooled": 1 - sse / ((y[r] - pooled) ** 2).sum()})
+                     "ve": 1 - sse / sst[split], "ve_pooled": 1 - sse / sst_pooled[split]})
     return pd.DataFrame(rows)
 
 
@@ -109,3 +120,52 @@ def training_intercepts(ds: Dataset, pred_without_intercept: np.ndarray) -> pd.D
                                     "intercept": (y[rows] - pred_without_intercept[rows])
                                     .mean(axis=0)}))
     return pd.concat(frames, ignore_index=True)
+
+
+def oracle_trans(ds: Dataset, truth: dict) -> np.ndarray:
+    """The planted trans part of every sample (samples x genes) in prepared units: true
+    factors F times true loadings beta, rescaled like :func:`oracle_cis_weights`."""
+    ind = pd.Index(np.asarray(truth["individuals"])).get_indexer(ds.individuals["individual"])
+    genes = pd.Index(np.asarray(truth["gene_ids"])).get_indexer(ds.genes["gene_id"])
+    tissues = pd.Index(np.asarray(truth["tissues"])).get_indexer(ds.tissues)
+    moments = ds.moments.rename(columns={"group": "tissue"})
+    out = np.zeros(ds.expression.shape)
+    f = np.asarray(truth["F"])[ind]
+    for k, tk in enumerate(tissues):
+        rows = np.nonzero(ds.samples["tissue_index"].to_numpy() == k)[0]
+        m = moments[moments["tissue"].isin(["all", ds.tissues[k]])]
+        sd = m.set_index("gene_id")["sd"].reindex(ds.genes["gene_id"]).to_numpy()
+        beta = np.asarray(truth["beta"])[tk][genes] * (np.asarray(truth["log_sd"])[genes]
+                                                       / sd)[:, None]       # genes x factors
+        out[rows] = f[ds.samples["ind_index"].to_numpy()[rows]] @ beta.T
+    return out
+
+
+def oracle_prediction(ds: Dataset, truth: dict, trans: bool = True) -> np.ndarray:
+    """Prediction of every sample by the planted parameters (the cis weights, plus the trans
+    part unless ``trans`` is False), with intercepts fitted on the training samples."""
+    weights = oracle_cis_weights(ds, truth)
+    zero = pd.DataFrame({"gene_id": np.repeat(ds.genes["gene_id"], len(ds.tissues)),
+                         "tissue": np.tile(ds.tissues, len(ds.genes)), "intercept": 0.0})
+    pred = cis.predict(ds, weights, zero)
+    if trans:
+        pred += oracle_trans(ds, truth)
+    return pred + cis.predict(ds, weights.iloc[:0], training_intercepts(ds, pred))
+
+
+def r2_by(ds: Dataset, pred: np.ndarray, by: str, split: str = "test") -> pd.DataFrame:
+    """R^2 (1 - SSE/SST, SST around per-(tissue, gene) training means) on one split, per
+    tissue (over all genes) or per gene (over all tissues)."""
+    y = np.asarray(ds.expression, dtype=np.float64)
+    by_tissue, _ = _training_means(ds)
+    r = _split_rows(ds, split)
+    tissue = ds.samples["tissue_index"].to_numpy()[r]
+    sse, sst = (y[r] - pred[r]) ** 2, (y[r] - by_tissue[tissue]) ** 2
+    if by == "gene":
+        return pd.DataFrame({"gene_id": ds.genes["gene_id"],
+                             "r2": 1 - sse.sum(axis=0) / sst.sum(axis=0)})
+    group = pd.Series(tissue).map(dict(enumerate(ds.tissues)))
+    sums = pd.DataFrame({"tissue": group, "sse": sse.sum(axis=1), "sst": sst.sum(axis=1),
+                         "n_samples": 1}).groupby("tissue", sort=False).sum()
+    return pd.DataFrame({"tissue": sums.index, "n_samples": sums["n_samples"].to_numpy(),
+                         "r2": (1 - sums["sse"] / sums["sst"]).to_numpy()})

@@ -57,7 +57,7 @@ class SimulationSettings:
     n_factors: int = 20
     activation: str = "sigmoid"     # "sigmoid" or "linear"
     sigmoid_gain: float = 2.0       # pre-activation standard deviation
-    snps_per_factor: int = 15
+    snps_per_factor: int = 3        # strong trans-eQTLs: learnable from ~340 individuals
     module_size: int = 60
     within_group_sd: float = 0.3    # tissue loadings around their group's centroid
     outlier_scale: float = 3.0      # loadings of the outlier tissue

@@ -84,7 +84,7 @@ rule evaluate_cis:
         cis_r2=f"{R}/evaluation/cis_r2.tsv",
         baseline_r2=f"{R}/evaluation/elastic_net_r2.tsv",
     output:
-        ve=f"{R}/evaluation/variance_explained.tsv",
+        ve=f"{R}/evaluation/variance_explained_cis.tsv",
         comparison=f"{R}/evaluation/cis_vs_elastic_net.tsv",
     log:
         f"{R}/logs/evaluate_cis.log",

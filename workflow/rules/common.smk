@@ -100,10 +100,48 @@ def cis_chunk_files(suffix):
     return [f"{R}/cis/chunks/{chunk}.{suffix}" for chunk in range(n_chunks)]
 
 
+TRANS_MODELS = config["trans"]["models"]
+
+
+def trans_init_settings(**overrides):
+    """Settings of milage.init.InitSettings from the config's trans section."""
+    t = config["trans"]
+    return {
+        **t["init"],
+        "n_factors": t["n_factors"],
+        "seed": config["seed"],
+        **overrides,
+    }
+
+
+def trans_train_settings():
+    """Settings of milage.train.TrainSettings from the config's trans section."""
+    return {**config["trans"]["train"], "seed": config["seed"]}
+
+
+def permutation_files(model):
+    n = config["trans"]["permutations"]
+    return [f"{R}/trans/permutations/{model}_{p}.params.npz" for p in range(n)]
+
+
 def all_outputs():
     """Every final output of the workflow for this dataset."""
-    return prepared_inputs(None) + [
-        f"{R}/evaluation/variance_explained.tsv",
-        f"{R}/evaluation/cis_vs_elastic_net.tsv",
-        f"{R}/predictdb",
+    t = config["trans"]
+    sweep = [
+        f"{R}/trans/sweep/{t['sweep']['model']}_{penalty}.history.tsv"
+        for penalty in t["sweep"]["alpha_lambdas"]
     ]
+    predicted = (
+        [f"{R}/predicted/{t['eqtl_model']}"] if config["predict"]["genotypes"] else []
+    )
+    return (
+        prepared_inputs(None)
+        + [
+            f"{R}/evaluation/variance_explained.tsv",
+            f"{R}/evaluation/cis_vs_elastic_net.tsv",
+            f"{R}/predictdb",
+            f"{R}/trans/{t['eqtl_model']}/trans_eqtls.tsv",
+        ]
+        + sweep
+        + predicted
+    )

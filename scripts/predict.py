@@ -1,0 +1,14 @@
+"""Rule predict: expression per tissue of new individuals from their genotypes alone."""
+
+import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
+
+from milage.predict import predict_expression
+from milage.workflow import run
+
+
+def main(sm):
+    predict_expression(sm.params.prepared, sm.input.weights, sm.input.intercepts,
+                       sm.input.params, sm.input.genotypes, sm.output.folder)
+
+
+run(snakemake, main)  # noqa: F821

@@ -1,0 +1,172 @@
+"""Initialisation of the trans models (paper section 2.3, steps 3-9 and 2.3.2), on cis
+residuals of the training individuals.
+
+ML/NN: PCA of the samples x genes residual matrix; factors averaged per individual; for NN
+scaled into [0.1, 0.9] and passed through the logit; beta by the multi-tissue group-LASSO
+of the cis model (missing samples masked, not mean-filled); alpha by LASSO on the
+candidate SNPs of each factor. TM: PCA scores refolded into tissue x individual x factor,
+a masked rank-1 factorisation per factor for W and F, LASSO on the Hadamard design for V,
+then alpha as for ML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import logit
+from sklearn.decomposition import PCA
+from sklearn.linear_model import Lasso
+
+from milage.cis import MultiTissueGroupLasso
+from milage.trans import TransData
+
+CANDIDATES = ("none", "cis_of_active_genes", "all")
+
+
+@dataclass(frozen=True)
+class InitSettings:
+    """Initialisation settings (config section ``trans.init``)."""
+
+    n_factors: int = 20
+    candidates: str = "none"        # SNPs offered to the alpha LASSO of each factor
+    alpha_lambda: float = 0.05      # LASSO penalty of alpha
+    beta_lambda: float = 0.02       # group-LASSO penalty of beta (ML, NN)
+    v_lambda: float = 0.005         # LASSO penalty of V (TM)
+    als_iterations: int = 50        # rank-1 factorisation sweeps (TM)
+    seed: int = 1
+
+
+@dataclass
+class TrainSamples:
+    """The observed training samples: residuals and which individual and tissue each is."""
+
+    residuals: np.ndarray   # samples x genes
+    individual: np.ndarray  # samples: index among the training individuals
+    tissue: np.ndarray      # samples: tissue index
+
+
+def training_samples(data: TransData) -> TrainSamples:
+    train = data.rows("train")
+    ind, tis = np.nonzero(data.sample_of[train] >= 0)
+    return TrainSamples(data.residuals[data.sample_of[train][ind, tis]], ind, tis)
+
+
+def pca_scores(samples: TrainSamples, n_factors: int, seed: int) -> np.ndarray:
+    """Sample scores (samples x factors) of the PCA of the residual matrix."""
+    pca = PCA(n_components=n_factors, svd_solver="randomized", random_state=seed)
+    return pca.fit_transform(samples.residuals)
+
+
+def individual_means(values: np.ndarray, individual: np.ndarray, n: int) -> np.ndarray:
+    """Per-individual means of per-sample rows (tissue effects averaged out)."""
+    sums = np.zeros((n, values.shape[1]))
+    np.add.at(sums, individual, values)
+    return sums / np.maximum(np.bincount(individual, minlength=n), 1)[:, None]
+
+
+def scale_unit(f: np.ndarray, low: float = 0.1, high: float = 0.9) -> np.ndarray:
+    """Scale each factor (column) into [low, high] (sigmoid outputs away from saturation)."""
+    lo, hi = f.min(axis=0), f.max(axis=0)
+    return low + (high - low) * (f - lo) / np.where(hi > lo, hi - lo, 1.0)
+
+
+def init_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int, lam: float):
+    """beta (factors x tissues x genes) and b (tissues x genes): per gene, the multi-tissue
+    group-LASSO of its residuals on the factors, missing samples masked."""
+    n_genes = samples.residuals.shape[1]
+    y = np.full((len(f), n_tissues, n_genes), np.nan)
+    y[samples.individual, samples.tissue] = samples.residuals
+    beta = np.zeros((f.shape[1], n_tissues, n_genes))
+    b = np.zeros((n_tissues, n_genes))
+    for j in range(n_genes):
+        fit = MultiTissueGroupLasso(lam, tol=1e-6).fit(f, y[:, :, j])
+        beta[:, :, j], b[:, j] = fit.coef_.T, fit.intercept_
+    return beta, b
+
+
+def rank1_factors(scores: np.ndarray, samples: TrainSamples, n_individuals: int,
+                  n_tissues: int, iterations: int):
+    """Per factor t, the rank-1 approximation F[i, t] W[k, t] of the incomplete
+    tissue x individual matrix of scores, by alternating least squares on observed
+    entries only. W columns have root-mean-square 1 and a positive mean."""
+    ind, tis = samples.individual, samples.tissue
+    f = individual_means(scores, ind, n_individuals)
+    w = np.ones((n_tissues, scores.shape[1]))
+    for _ in range(iterations):
+        w = _ls_update(scores, f[ind], tis, n_tissues)
+        f = _ls_update(scores, w[tis], ind, n_individuals)
+    scale = np.sqrt((w**2).mean(axis=0)) * np.sign(w.mean(axis=0) + 1e-300)
+    scale[scale == 0] = 1.0
+    return f * scale, w / scale
+
+
+def _ls_update(z: np.ndarray, other: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
+    """Least-squares coefficient per group and column of z ~ coef[group] * other."""
+    num, den = np.zeros((n, z.shape[1])), np.zeros((n, z.shape[1]))
+    np.add.at(num, group, z * other)
+    np.add.at(den, group, other**2)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def init_v(f: np.ndarray, w: np.ndarray, samples: TrainSamples, lam: float):
+    """V (genes x factors) and d (genes): LASSO of each gene's residuals on the Hadamard
+    design F[i] * W[k] of its samples."""
+    design = f[samples.individual] * w[samples.tissue]
+    fit = Lasso(alpha=lam, max_iter=10_000).fit(design, samples.residuals)
+    return np.atleast_2d(fit.coef_), np.atleast_1d(fit.intercept_)
+
+
+def candidate_snps(active_genes: np.ndarray, cis_windows: np.ndarray, n_snps: int,
+                   candidates: str) -> np.ndarray:
+    """SNP indices offered to one factor's alpha LASSO: none, all, or the union of the cis
+    windows (rows of ``cis_windows``: start, stop) of the factor's active genes."""
+    if candidates == "none":
+        return np.zeros(0, dtype=int)
+    if candidates == "all":
+        return np.arange(n_snps)
+    if candidates == "cis_of_active_genes":
+        on = np.zeros(n_snps, dtype=bool)
+        for start, stop in cis_windows[active_genes]:
+            on[start:stop] = True
+        return np.nonzero(on)[0]
+    raise ValueError(f"candidates must be one of {CANDIDATES}, not {candidates!r}")
+
+
+def init_alpha(x: np.ndarray, target: np.ndarray, active: np.ndarray, cis_windows: np.ndarray,
+               s: InitSettings):
+    """alpha (SNPs x factors) and a (factors): per factor, LASSO of its target values on
+    the candidate SNPs (standardised genotypes of the training individuals); with no
+    candidates alpha is zero and a the target mean."""
+    alpha = np.zeros((x.shape[1], target.shape[1]))
+    a = target.mean(axis=0)
+    for t in range(target.shape[1]):
+        cand = candidate_snps(np.nonzero(active[:, t])[0], cis_windows, x.shape[1],
+                              s.candidates)
+        if len(cand):
+            fit = Lasso(alpha=s.alpha_lambda, max_iter=10_000).fit(x[:, cand], target[:, t])
+            alpha[cand, t], a[t] = fit.coef_, fit.intercept_
+    return alpha, a
+
+
+def initialise(kind: str, data: TransData, cis_windows: np.ndarray,
+               s: InitSettings) -> dict[str, np.ndarray]:
+    """Initial parameters of model ``kind`` keyed by variable name (see milage.models)."""
+    samples = training_samples(data)
+    n_train, n_tissues = len(data.rows("train")), data.sample_of.shape[1]
+    scores = pca_scores(samples, s.n_factors, s.seed)
+    x = data.genotypes[data.rows("train")]
+    if kind == "tm":
+        f, w = rank1_factors(scores, samples, n_train, n_tissues, s.als_iterations)
+        v, d = init_v(f, w, samples, s.v_lambda)
+        alpha, a = init_alpha(x, f, v != 0, cis_windows, s)
+        return {"alpha": alpha, "a": a, "V": v, "W": w, "d": d}
+    f = individual_means(scores, samples.individual, n_train)
+    f = (f - f.mean(axis=0)) / np.where(f.std(axis=0) > 0, f.std(axis=0), 1.0)
+    target = f
+    if kind == "nn":
+        f = scale_unit(f)
+        target = logit(f)
+    beta, b = init_beta(f, samples, n_tissues, s.beta_lambda)
+    alpha, a = init_alpha(x, target, (beta != 0).any(axis=1).T, cis_windows, s)
+    return {"alpha": alpha, "a": a, "beta": beta, "b": b}

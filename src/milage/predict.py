@@ -1,0 +1,96 @@
+"""Expression of new individuals predicted from their genotypes alone by a trained model
+(cis weights plus a trans model), the paper's stated future work."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from keras import ops
+
+from milage import cis
+from milage.errors import InputError
+from milage.genotypes import read_genotypes
+from milage.io import gzip_text, read_table
+from milage.trans import load_params
+
+log = logging.getLogger(__name__)
+
+
+def read_model_snps(path: str | os.PathLike, snps: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """Dosages (individuals x model SNPs) of a VCF/BCF or PLINK file, matched by SNP ID.
+
+    Swapped ref/alt alleles are flipped (2 - dosage); SNPs absent from the file, with other
+    alleles, or missing in an individual take the training mean dosage (counted in a warning).
+    """
+    samples, blocks = read_genotypes(path)
+    index = pd.Index(snps["snp_id"])
+    out = np.full((len(snps), len(samples)), np.nan, dtype=np.float32)
+    ref, alt = snps["ref"].to_numpy(), snps["alt"].to_numpy()
+    for block in blocks:
+        row = index.get_indexer(block.table["snp_id"])
+        found = row >= 0
+        same = found & (block.table["ref"].to_numpy() == ref[row]) \
+            & (block.table["alt"].to_numpy() == alt[row])
+        flip = found & (block.table["ref"].to_numpy() == alt[row]) \
+            & (block.table["alt"].to_numpy() == ref[row])
+        out[row[same]] = block.dosages[same]
+        out[row[flip]] = 2.0 - block.dosages[flip]
+    absent = np.isnan(out).all(axis=1)
+    if absent.all():
+        raise InputError(path, "none of the model's SNPs is in the file (matched by ID)",
+                         "use the SNP IDs of the training genotypes (see prepared/snps.tsv.gz)")
+    if np.isnan(out).any():
+        warnings.warn(f"{path}: {absent.sum()} of {len(snps)} model SNPs absent (or with other "
+                      f"alleles) and {np.isnan(out[~absent]).sum()} missing dosages: filled "
+                      "with the training mean", stacklevel=2)
+        mean = 2.0 * snps["af"].to_numpy(np.float32)
+        out = np.where(np.isnan(out), mean[:, None], out)
+    return samples, out.T
+
+
+def model_files(results: str | os.PathLike, model: str) -> dict[str, Path]:
+    """Where a finished workflow run keeps what :func:`predict_expression` reads."""
+    r = Path(results)
+    return {"prepared": r / "prepared", "weights": r / "cis" / "weights.parquet",
+            "intercepts": r / "cis" / "intercepts.parquet",
+            "params": r / "trans" / model / "params.npz"}
+
+
+def predict_expression(prepared: str | os.PathLike, weights: str | os.PathLike,
+                       intercepts: str | os.PathLike, params: str | os.PathLike,
+                       genotypes: str | os.PathLike, out: str | os.PathLike) -> list[Path]:
+    """Write ``{out}/{tissue}.predicted_expression.tsv.gz`` (individual x genes, prepared
+    units: Z-scores) for every individual of ``genotypes``; return the paths.
+
+    ``prepared`` is the training run's prepared folder; ``weights`` and ``intercepts`` its
+    cis tables; ``params`` a trained trans model (``trans/{model}/params.npz``).
+    """
+    prepared = Path(prepared)
+    snps = read_table(prepared / "snps.tsv.gz", dtype={"chrom": str})
+    genes = read_table(prepared / "genes.tsv", dtype={"chrom": str})
+    tissues = list(dict.fromkeys(read_table(prepared / "samples.tsv")["tissue"]))
+    trans_model, arrays = load_params(params)
+    samples, x = read_model_snps(genotypes, snps)
+    z = ((x - arrays["snp_mean"]) / arrays["snp_sd"]).astype(np.float32)
+    trans = ops.convert_to_numpy(trans_model(z, training=False))      # individuals x K x J
+    weights, intercepts = pd.read_parquet(weights), pd.read_parquet(intercepts)
+    snp_idx, gene_idx = pd.Index(snps["snp_id"]), pd.Index(genes["gene_id"])
+    Path(out).mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, tissue in enumerate(tissues):
+        used, w = cis.tissue_weights(weights, tissue, snp_idx, gene_idx)
+        pred = np.asarray((w.T @ x[:, used].astype(np.float64).T).T) \
+            + cis.tissue_intercepts(intercepts, tissue, gene_idx) + trans[:, k]
+        paths.append(Path(out) / f"{tissue}.predicted_expression.tsv.gz")
+        table = pd.DataFrame(pred, columns=genes["gene_id"])
+        table.insert(0, "individual", samples)
+        with gzip_text(paths[-1]) as fh:
+            table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
+    log.info("predicted %d individuals x %d genes in %d tissues", len(samples), len(genes),
+             len(tissues))
+    return paths

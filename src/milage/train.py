@@ -1,0 +1,157 @@
+"""Training of a trans model: mini-batches of individuals, proximal L1 steps, per-epoch
+variance explained, early stopping on validation, and checkpoints a killed job resumes from.
+
+Why a small loop over ``train_on_batch`` rather than ``fit`` with Keras callbacks: the
+early-stopping state (best weights, patience counter) has to live in the same checkpoint
+as the weights and optimizer state, or a resumed run would not end where an uninterrupted
+one does; Keras' EarlyStopping and BackupAndRestore do not save it together.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from milage.errors import MilageError
+from milage.init import InitSettings, initialise
+from milage.io import atomic_output
+from milage.models import TransModel, build_model, make_optimizer
+from milage.trans import TransData, predict_samples, set_params, split_ve
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Training settings (config section ``trans.train``); ``l1`` maps a variable name
+    (alpha, beta, V, W) to its L1 penalty."""
+
+    l1: dict[str, float] = field(default_factory=dict)
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    batch_size: int = 32            # individuals per update; 0: the whole training set
+    max_epochs: int = 200
+    patience: int = 20              # epochs without a better validation VE before stopping
+    checkpoint_every: int = 10      # epochs
+    seed: int = 1
+
+
+def deterministic(seed: int) -> None:
+    """Seed every generator and ask the backend for deterministic kernels."""
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        tf.config.experimental.enable_op_determinism()
+
+
+def _batches(rows: np.ndarray, size: int, seed: int, epoch: int):
+    order = np.random.default_rng([seed, epoch]).permutation(rows)
+    size = size or len(rows)
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
+class _State:
+    """Everything a resumed run needs besides the weights: epoch, history, best weights."""
+
+    def __init__(self, model: TransModel):
+        self.epoch, self.wait, self.best = 0, 0, -np.inf
+        self.best_weights = model.get_weights()
+        self.history: list[dict] = []
+
+
+def _fingerprint(model: TransModel, s: TrainSettings) -> str:
+    return repr((model.name, model.shape_, sorted(asdict(s).items())))
+
+
+def _save(path: Path, model, optimizer, state: _State, fingerprint: str) -> None:
+    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
+    arrays.update({f"b{i}": w for i, w in enumerate(state.best_weights)})
+    arrays.update(fingerprint=np.array(fingerprint), epoch=state.epoch, wait=state.wait,
+                  best=state.best, history=np.array(pd.DataFrame(state.history).to_json()))
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _restore(path: Path, model, optimizer, state: _State, fingerprint: str) -> bool:
+    if not path.exists():
+        return False
+    z = np.load(path)
+    if str(z["fingerprint"]) != fingerprint:
+        log.info("checkpoint %s is from other settings: starting afresh", path)
+        return False
+    n = len(model.weights)
+    model.set_weights([z[f"w{i}"] for i in range(n)])
+    for i, v in enumerate(optimizer.variables):
+        v.assign(z[f"o{i}"])
+    state.best_weights = [z[f"b{i}"] for i in range(n)]
+    state.epoch, state.wait, state.best = int(z["epoch"]), int(z["wait"]), float(z["best"])
+    state.history = pd.read_json(str(z["history"])).to_dict("records")
+    log.info("resumed from %s at epoch %d", path, state.epoch)
+    return True
+
+
+def _check_finite(loss: float, model: TransModel, epoch: int) -> None:
+    bad = [v.name for v in model.weights if not np.isfinite(np.asarray(v)).all()]
+    if not np.isfinite(loss) or bad:
+        raise MilageError(f"training of {model.name} diverged at epoch {epoch} (loss {loss}, "
+                          f"non-finite: {bad or 'loss only'}). Fix: lower trans.learning_rate "
+                          "or raise the L1 penalties; no parameters were written")
+
+
+def train(model: TransModel, data: TransData, s: TrainSettings,
+          checkpoint: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Train ``model`` (initialised) in place; return the history (epoch, loss, ve per split).
+
+    Epoch 0 is the initialisation. The weights of the epoch with the best validation VE
+    are restored at the end (the last epoch's when there is no validation split).
+    """
+    deterministic(s.seed)
+    optimizer = make_optimizer(s.optimizer, s.learning_rate,
+                               {n: s.l1.get(n, 0.0) for n in model.penalised})
+    model.compile(optimizer=optimizer)
+    optimizer.build(model.trainable_variables)
+    state, fingerprint = _State(model), _fingerprint(model, s)
+    path = Path(checkpoint) if checkpoint else None
+    if not (path and _restore(path, model, optimizer, state, fingerprint)):
+        _record(model, data, state, np.nan)
+    train_rows = data.rows("train")
+    while state.epoch < s.max_epochs and state.wait < s.patience:
+        state.epoch += 1
+        losses = [float(model.train_on_batch(*data.batch(rows)))
+                  for rows in _batches(train_rows, s.batch_size, s.seed, state.epoch)]
+        _check_finite(float(np.mean(losses)), model, state.epoch)
+        _record(model, data, state, float(np.mean(losses)))
+        if path and (state.epoch % s.checkpoint_every == 0):
+            _save(path, model, optimizer, state, fingerprint)
+    model.set_weights(state.best_weights)
+    return pd.DataFrame(state.history)
+
+
+def _record(model: TransModel, data: TransData, state: _State, loss: float) -> None:
+    """Append the epoch's VE per split; track the best validation VE."""
+    ve = split_ve(data, predict_samples(model, data), ("train", "valid"))
+    state.history.append({"epoch": state.epoch, "loss": loss,
+                          **{f"ve_{k}": v for k, v in ve.items()}})
+    score = ve.get("valid", ve["train"])
+    if score > state.best:
+        state.best, state.wait, state.best_weights = score, 0, model.get_weights()
+    else:
+        state.wait += 1
+    log.info("epoch %d loss %.5f %s", state.epoch, loss,
+             " ".join(f"ve_{k} {v:.4f}" for k, v in ve.items()))
+
+
+def fit_model(kind: str, data: TransData, cis_windows: np.ndarray, init_settings: InitSettings,
+              settings: TrainSettings, checkpoint: str | os.PathLike | None = None):
+    """Initialise and train a model of ``kind``; return (model, history)."""
+    model = build_model(kind, data.genotypes.shape[1], data.sample_of.shape[1],
+                        data.residuals.shape[1], init_settings.n_factors)
+    set_params(model, initialise(kind, data, cis_windows, init_settings))
+    return model, train(model, data, settings, checkpoint)

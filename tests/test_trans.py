@@ -1,0 +1,134 @@
+"""Trans models: proximal optimizers against scikit-learn, model algebra, initialisation,
+training (resume, divergence), trans-eQTL tables."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from keras import ops
+from scipy.special import expit
+from sklearn.linear_model import Lasso
+
+from milage import init, models, train, trans
+from milage.errors import MilageError
+
+
+def _lasso_data(seed=0, n=80, p=30):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, p))
+    w = np.zeros(p)
+    w[:4] = [2.0, -1.5, 1.0, 0.5]
+    return x, x @ w + 0.5 * rng.standard_normal(n)
+
+
+class Linear(keras.Model):
+    """y ~ x @ alpha + c, loss (1/2n)||y - x alpha - c||^2: the LASSO problem."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.alpha = self.add_weight((p, 1), initializer="zeros", name="alpha")
+        self.c = self.add_weight((1,), initializer="zeros", name="c")
+
+    def call(self, x):
+        return ops.matmul(x, self.alpha)[:, 0] + self.c
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return 0.5 * ops.mean(ops.square(y - y_pred))
+
+
+@pytest.mark.parametrize("lam", [0.05, 0.3])
+def test_proximal_gradient_descent_solves_the_lasso(lam):
+    x, y = _lasso_data()
+    lipschitz = np.linalg.eigvalsh(x.T @ x / len(x)).max()
+    model = Linear(x.shape[1])
+    model.compile(optimizer=models.make_optimizer("sgd", 1.0 / lipschitz, {"alpha": lam}))
+    for _ in range(3000):
+        model.train_on_batch(x.astype("float32"), y.astype("float32"))
+    ref = Lasso(alpha=lam, tol=1e-10, max_iter=100_000).fit(x, y)
+    got = np.asarray(model.alpha)[:, 0]
+    np.testing.assert_allclose(got, ref.coef_, atol=1e-4)
+    assert float(np.asarray(model.c)[0]) == pytest.approx(ref.intercept_, abs=1e-4)
+    ref = ref.coef_
+    np.testing.assert_array_equal(got == 0, ref == 0)      # zeros are exact
+
+
+def test_proximal_adam_keeps_exact_zeros_and_leaves_unpenalised_variables():
+    x, y = _lasso_data()
+    y = y + 3.0
+    model = Linear(x.shape[1])
+    model.compile(optimizer=models.make_optimizer("adam", 0.01, {"alpha": 0.2}))
+    for _ in range(3000):
+        model.train_on_batch(x.astype("float32"), y.astype("float32"))
+    alpha = np.asarray(model.alpha)[:, 0]
+    ref = Lasso(alpha=0.2).fit(x, y)
+    np.testing.assert_array_equal(alpha == 0, ref.coef_ == 0)   # the null SNPs exactly zero
+    np.testing.assert_allclose(alpha, ref.coef_, atol=0.01)
+    assert float(np.asarray(model.c)[0]) == pytest.approx(ref.intercept_, abs=0.01)
+
+
+@pytest.mark.parametrize("kind", models.MODELS)
+def test_models_compute_the_paper_formulas(kind):
+    rng = np.random.default_rng(1)
+    n_snps, n_tissues, n_genes, n_factors = 9, 3, 5, 2
+    model = models.build_model(kind, n_snps, n_tissues, n_genes, n_factors)
+    params = {v.name: rng.standard_normal(v.shape).astype("float32") for v in model.weights}
+    trans.set_params(model, params)
+    x = rng.standard_normal((4, n_snps)).astype("float32")
+    pre = x @ params["alpha"] + params["a"]
+    f = expit(pre) if kind == "nn" else pre
+    if kind == "tm":
+        want = np.einsum("it,kt,jt->ikj", f, params["W"], params["V"]) + params["d"]
+    else:
+        want = np.einsum("it,tkj->ikj", f, params["beta"]) + params["b"]
+    np.testing.assert_allclose(np.asarray(model(x)), want, rtol=1e-4, atol=1e-5)
+    y = rng.standard_normal(want.shape).astype("float32")
+    mask = (rng.random((4, n_tissues)) < 0.6).astype("float32")
+    loss = float(model.compute_loss(y=(y, mask), y_pred=model(x)))
+    want_loss = 0.5 * (((want - y) ** 2).sum(axis=2) * mask).sum() / mask.sum()
+    assert loss == pytest.approx(want_loss, rel=1e-4)
+
+
+def test_rank1_factorisation_recovers_a_planted_incomplete_matrix():
+    rng = np.random.default_rng(2)
+    n_ind, n_tis = 50, 6
+    f_true, w_true = rng.standard_normal((n_ind, 2)), rng.uniform(0.5, 1.5, (n_tis, 2))
+    ind, tis = np.nonzero(rng.random((n_ind, n_tis)) < 0.5)
+    scores = f_true[ind] * w_true[tis]
+    samples = init.TrainSamples(np.zeros((len(ind), 1)), ind, tis)
+    f, w = init.rank1_factors(scores, samples, n_ind, n_tis, iterations=100)
+    np.testing.assert_allclose(f[ind] * w[tis], scores, atol=1e-6)
+    np.testing.assert_allclose((w**2).mean(axis=0), 1.0)
+
+
+def test_scale_unit_and_candidate_snps():
+    f = init.scale_unit(np.array([[1.0, -3.0], [2.0, 5.0], [3.0, 1.0]]))
+    np.testing.assert_allclose(f.min(axis=0), 0.1)
+    np.testing.assert_allclose(f.max(axis=0), 0.9)
+    windows = np.array([[0, 3], [2, 5], [8, 9]])
+    np.testing.assert_array_equal(
+        init.candidate_snps(np.array([0, 1]), windows, 10, "cis_of_active_genes"),
+        [0, 1, 2, 3, 4])
+    assert len(init.candidate_snps(np.array([0]), windows, 10, "none")) == 0
+    assert len(init.candidate_snps(np.array([]), windows, 10, "all")) == 10
+    with pytest.raises(ValueError, match="candidates must be one of"):
+        init.candidate_snps(np.array([0]), windows, 10, "cis")
+
+
+def test_trans_eqtl_table_and_permutation_fdr():
+    alpha = np.zeros((4, 2))
+    alpha[1, 0], alpha[3, 0], alpha[2, 1] = 0.2, -0.5, 0.1
+    beta = np.zeros((2, 2, 3))
+    beta[0, 1, 2], beta[0, 0, 0], beta[1, 0, 1] = 3.0, 1.0, -2.0
+    snps = pd.DataFrame({"snp_id": list("abcd"), "chrom": "1", "pos": [1, 2, 3, 4]})
+    genes = pd.DataFrame({"gene_id": ["g0", "g1", "g2"]})
+    table = trans.trans_eqtls({"alpha": alpha, "beta": beta}, snps, genes, ["T0", "T1"], top=2)
+    assert table[["factor", "snp_id"]].values.tolist() == [[1, "d"], [1, "b"], [2, "c"]]
+    assert table["top_genes"].tolist() == ["g2,g0", "g2,g0", "g1"]
+    assert table["top_tissues"].tolist() == ["T1,T0", "T1,T0", "T0"]
+    fdr = trans.permutation_fdr(len(table), [1, 2])
+    assert fdr["empirical_fdr"].item() == pytest.approx(0.5)
