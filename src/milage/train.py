@@ -9,6 +9,7 @@ one does; Keras' EarlyStopping and BackupAndRestore do not save it together.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import asdict, dataclass, field
@@ -74,7 +75,7 @@ def _save(path: Path, model, optimizer, state: _State, fingerprint: str) -> None
     arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
     arrays.update({f"b{i}": w for i, w in enumerate(state.best_weights)})
     arrays.update(fingerprint=np.array(fingerprint), epoch=state.epoch, wait=state.wait,
-                  best=state.best, history=np.array(pd.DataFrame(state.history).to_json()))
+                  best=state.best, history=np.array(json.dumps(state.history)))
     with atomic_output(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
 
@@ -92,7 +93,7 @@ def _restore(path: Path, model, optimizer, state: _State, fingerprint: str) -> b
         v.assign(z[f"o{i}"])
     state.best_weights = [z[f"b{i}"] for i in range(n)]
     state.epoch, state.wait, state.best = int(z["epoch"]), int(z["wait"]), float(z["best"])
-    state.history = pd.read_json(str(z["history"])).to_dict("records")
+    state.history = json.loads(str(z["history"]))
     log.info("resumed from %s at epoch %d", path, state.epoch)
     return True
 
