@@ -27,6 +27,7 @@ SHAPES = {"demo": dict(S=19_072, J=1_900, K=28, T=20, I=336),
           "10pct": dict(S=244_519, J=1_942, K=28, T=40, I=336),
           "gtex": dict(S=2_445_192, J=19_425, K=28, T=400, I=449)}
 L1 = {"alpha": 1.0, "beta": 1e-4}
+JIT = os.environ.get("JIT", "0") == "1"
 
 
 def matmul_peak(n: int = 4096, repeats: int = 5) -> float:
@@ -96,7 +97,7 @@ def timed(fn, repeats):
 def run_shape(name, shape, peak, repeats):
     x, y, mask = data(**shape)
     model = build_model("nn", shape["S"], shape["K"], shape["J"], shape["T"])
-    model.compile(optimizer=make_optimizer("adam", 1e-3, L1))
+    model.compile(optimizer=make_optimizer("adam", 1e-3, L1), jit_compile=JIT)
     xt, yt, mt = (ops.convert_to_tensor(v) for v in (x, y, mask))   # resident on the device
     milage_s = timed(lambda: model.train_on_batch(xt, (yt, mt)), repeats)
     ref = NumpyNN(shape["S"], shape["J"], shape["K"], shape["T"])

@@ -235,13 +235,13 @@ def medium_trans(tmp_path_factory):
 
 
 def test_trans_models_explain_the_planted_trans_variance(medium_trans):
-    """Thresholds from measurement (cis 0.419, oracle 0.537, ml 0.486, nn 0.495, tm 0.514):
-    every model gains at least 0.05 over cis-only; TM comes within 0.03 of the oracle, NN
-    within 0.05 and ML within 0.06 (the issue asks 0.03 of ML and NN: not reached yet)."""
+    """Thresholds from measurement (test VE: cis 0.419, oracle 0.537, ml 0.486, nn 0.501,
+    tm 0.513): every model gains at least 0.06 over cis-only; TM comes within 0.03 of the
+    oracle, NN within 0.045 and ML within 0.06 (the issue asks 0.03 of ML and NN: not met)."""
     ve = medium_trans
     assert ve["oracle"] == pytest.approx(0.537, abs=0.02)
     for kind in models.MODELS:
-        assert ve[kind] > ve["cis"] + 0.05, kind
+        assert ve[kind] > ve["cis"] + 0.06, kind
     assert ve["tm"] > ve["oracle"] - 0.03
-    assert ve["nn"] > ve["oracle"] - 0.05
+    assert ve["nn"] > ve["oracle"] - 0.045
     assert ve["ml"] > ve["oracle"] - 0.06

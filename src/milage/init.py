@@ -162,11 +162,11 @@ def initialise(kind: str, data: TransData, cis_windows: np.ndarray,
         alpha, a = init_alpha(x, f, v != 0, cis_windows, s)
         return {"alpha": alpha, "a": a, "V": v, "W": w, "d": d}
     f = individual_means(scores, samples.individual, n_train)
-    f = (f - f.mean(axis=0)) / np.where(f.std(axis=0) > 0, f.std(axis=0), 1.0)
-    target = f
-    if kind == "nn":
+    if kind == "nn":      # sigmoid outputs: into [0.1, 0.9], the logit is alpha's target
         f = scale_unit(f)
         target = logit(f)
+    else:                 # linear factors: standardised, so one beta penalty suits both
+        f = target = (f - f.mean(axis=0)) / np.where(f.std(axis=0) > 0, f.std(axis=0), 1.0)
     beta, b = init_beta(f, samples, n_tissues, s.beta_lambda)
     alpha, a = init_alpha(x, target, (beta != 0).any(axis=1).T, cis_windows, s)
     return {"alpha": alpha, "a": a, "beta": beta, "b": b}
