@@ -9,6 +9,7 @@ import logging
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,7 @@ def _mask_and_fill(Y: np.ndarray, impute: str) -> tuple[np.ndarray, np.ndarray]:
         mean = np.nanmean(Y, axis=-2, keepdims=True)
         return np.ones(Y.shape[-2:]), np.where(observed, Y, np.nan_to_num(mean))
     mask = observed.reshape(-1, *Y.shape[-2:])[0]
-    return mask.astype(np.float64), np.where(observed, Y, 0.0)
+    return np.ascontiguousarray(mask, dtype=np.float64), np.where(observed, Y, 0.0)
 
 
 class MultiTissueGroupLasso(RegressorMixin, BaseEstimator):
@@ -179,8 +180,17 @@ class CisFit:
     intercepts: pd.DataFrame   # gene_id, tissue, intercept
 
 
-def _fit_gene(Xt, Y, M, stats, fold_stats, folds, s: CisSettings):
-    """One gene: (W, intercepts, gap, chosen penalty, CV mean squared error)."""
+class _GeneFit(NamedTuple):
+    rows: np.ndarray         # window rows of the SNPs with a non-zero weight
+    weights: np.ndarray      # their weights, (rows, tissues)
+    intercepts: np.ndarray   # (tissues,)
+    gap: float
+    penalty: float
+    cv_mse: float
+
+
+def _fit_gene(Xt, Y, M, stats, fold_stats, folds, s: CisSettings) -> _GeneFit:
+    """One gene, its weights kept sparse (a chunk holds many genes)."""
     if s.penalty != "auto":
         path, cv_mse = np.array([float(s.penalty)]), np.nan
     else:
@@ -192,7 +202,8 @@ def _fit_gene(Xt, Y, M, stats, fold_stats, folds, s: CisSettings):
         path, cv_mse = path[: best + 1], err[best] / M.sum()
     W, c, gap, _ = cis_solver.fit_path(Xt, Y, M, *stats, path, s.l1_ratio, s.tol,
                                        s.max_epochs)
-    return W, c, gap, path[-1], cv_mse
+    rows = np.nonzero((W != 0).any(axis=1))[0]
+    return _GeneFit(rows, W[rows], c, gap, path[-1], cv_mse)
 
 
 def fit_genes(ds: Dataset, gene_rows: np.ndarray, settings: CisSettings,
@@ -209,7 +220,8 @@ def fit_genes(ds: Dataset, gene_rows: np.ndarray, settings: CisSettings,
                         ds.snps["pos"].to_numpy(), s.max_window_snps)
     train = np.nonzero(ds.individuals["split"].to_numpy() == "train")[0]
     tissue_idx = np.arange(len(ds.tissues)) if tissues is None else np.asarray(tissues)
-    Y = expression_tensor(ds, np.asarray(gene_rows), train)[:, :, tissue_idx]
+    # C order: the kernels' inner loops run over tissues
+    Y = np.ascontiguousarray(expression_tensor(ds, np.asarray(gene_rows), train)[:, :, tissue_idx])
     _check_finite(np.where(np.isnan(Y), 0.0, Y), "expression", genes["gene_id"],
                   ds.individuals["individual"].to_numpy()[train])
     M, Yf = _mask_and_fill(Y, s.impute)
@@ -235,32 +247,35 @@ def fit_genes(ds: Dataset, gene_rows: np.ndarray, settings: CisSettings,
     with threadpool_limits(1), ThreadPoolExecutor(max(1, s.threads)) as pool:
         fits = list(tqdm(pool.map(one, range(len(genes))), total=len(genes), unit="gene",
                          desc="cis fit", mininterval=10))
-    gaps = np.array([f[2] for f in fits])
+    gaps = np.array([f.gap for f in fits])
     if (gaps > s.tol).any():
         warnings.warn(f"{(gaps > s.tol).sum()} genes did not converge (duality gap > "
                       f"{s.tol:g}); raise cis.max_epochs", ConvergenceWarning, stacklevel=2)
     return _collect(ds, genes, fits, tissue_idx)
 
 
-def _collect(ds: Dataset, genes: pd.DataFrame, fits: list, tissue_idx) -> CisFit:
-    tissues = np.asarray(ds.tissues)[tissue_idx]
-    rows = [np.nonzero(f[0]) for f in fits]           # (window row, tissue) of each weight
-    gene_of = np.repeat(np.arange(len(fits)), [len(r) for r, _ in rows])
-    snp_row = genes["cis_start"].to_numpy()[gene_of] + np.concatenate([r for r, _ in rows])
-    k = np.concatenate([k for _, k in rows])
-    weights = pd.DataFrame({"gene_id": genes["gene_id"].to_numpy()[gene_of],
-                            "snp_id": ds.snps["snp_id"].to_numpy()[snp_row],
-                            "tissue": tissues[k],
-                            "weight": np.concatenate([f[0][r, c] for f, (r, c) in
-                                                      zip(fits, rows, strict=True)])})
+def _collect(ds: Dataset, genes: pd.DataFrame, fits: list[_GeneFit], tissue_idx) -> CisFit:
+    tissues = pd.array(np.asarray(ds.tissues)[tissue_idx], dtype="str")
+    gene_ids = pd.array(genes["gene_id"], dtype="str")
+    nz = [np.nonzero(f.weights) for f in fits]          # (kept row, tissue) of each weight
+    gene_of = np.repeat(np.arange(len(fits)), [len(r) for r, _ in nz])
+    snp_row = genes["cis_start"].to_numpy()[gene_of] + np.concatenate(
+        [f.rows[r] for f, (r, _) in zip(fits, nz, strict=True)])
+    # string columns by Arrow takes: no Python string object per weight
+    weights = pd.DataFrame({"gene_id": gene_ids.take(gene_of),
+                            "snp_id": pd.array(ds.snps["snp_id"], dtype="str").take(snp_row),
+                            "tissue": tissues.take(np.concatenate([k for _, k in nz])),
+                            "weight": np.concatenate([f.weights[r, k] for f, (r, k) in
+                                                      zip(fits, nz, strict=True)])})
     summary = pd.DataFrame({
         "gene_id": genes["gene_id"], "n_window_snps": genes["cis_stop"] - genes["cis_start"],
-        "capped": genes["capped"], "lambda": [f[3] for f in fits],
-        "n_snps": [int((f[0] != 0).any(axis=1).sum()) for f in fits],
-        "dual_gap": [f[2] for f in fits], "cv_mse": [f[4] for f in fits]})
-    intercepts = pd.DataFrame({"gene_id": np.repeat(genes["gene_id"].to_numpy(), len(tissues)),
-                               "tissue": np.tile(tissues, len(genes)),
-                               "intercept": np.concatenate([f[1] for f in fits])})
+        "capped": genes["capped"], "lambda": [f.penalty for f in fits],
+        "n_snps": [len(f.rows) for f in fits],
+        "dual_gap": [f.gap for f in fits], "cv_mse": [f.cv_mse for f in fits]})
+    intercepts = pd.DataFrame({
+        "gene_id": gene_ids.take(np.repeat(np.arange(len(genes)), len(tissues))),
+        "tissue": tissues.take(np.tile(np.arange(len(tissues)), len(genes))),
+        "intercept": np.concatenate([f.intercepts for f in fits])})
     return CisFit(weights, summary, intercepts)
 
 
