@@ -211,15 +211,40 @@ def fit_genes(ds: Dataset, gene_rows: np.ndarray, settings: CisSettings,
     """Fit the cis model of ``gene_rows`` on the training individuals.
 
     ``settings.threads`` genes are solved at a time. ``tissues`` restricts the fit to those
-    tissue indices (the per-tissue baseline fits one tissue at a time). Cross-validation
-    folds are seeded and shared by all genes, so a gene's fit does not depend on which
-    other genes are fitted with it.
+    tissue indices. Cross-validation folds are seeded and shared by all genes, so a gene's
+    fit does not depend on which other genes are fitted with it.
     """
-    s = settings
+    tissue_idx = np.arange(len(ds.tissues)) if tissues is None else np.asarray(tissues)
+    genes, fit_one = _gene_fitter(ds, gene_rows, settings, tissue_idx)
+    fits = _map_genes(fit_one, len(genes), settings)
+    _warn_unconverged(fits, settings.tol)
+    return _collect(ds, genes, fits, tissue_idx)
+
+
+def fit_genes_per_tissue(ds: Dataset, gene_rows: np.ndarray,
+                         settings: CisSettings) -> list[CisFit]:
+    """Single-tissue fits of every tissue (the per-tissue elastic-net baseline).
+
+    The same numbers as ``fit_genes(ds, gene_rows, settings, tissues=[k])`` for each tissue
+    k, with the genotype window, its statistics and the expression prepared once.
+    """
+    tissue_idx = np.arange(len(ds.tissues))
+    genes, fit_one = _gene_fitter(ds, gene_rows, settings, tissue_idx)
+    fits = _map_genes(lambda g: [fit_one(g, [k]) for k in tissue_idx], len(genes), settings)
+    out = []
+    for k in tissue_idx:
+        _warn_unconverged([f[k] for f in fits], settings.tol)
+        out.append(_collect(ds, genes, [f[k] for f in fits], tissue_idx[[k]]))
+    return out
+
+
+def _gene_fitter(ds: Dataset, gene_rows: np.ndarray, s: CisSettings, tissue_idx: np.ndarray):
+    """Prepare the genes' windows, expression and SNP statistics once; return the genes
+    (windows capped) and ``fit_one(g, ks)``, which fits gene g on the prepared tissue
+    columns ``ks`` (all by default)."""
     genes = cap_windows(ds.genes.iloc[gene_rows].reset_index(drop=True),
                         ds.snps["pos"].to_numpy(), s.max_window_snps)
     train = np.nonzero(ds.individuals["split"].to_numpy() == "train")[0]
-    tissue_idx = np.arange(len(ds.tissues)) if tissues is None else np.asarray(tissues)
     # C order: the kernels' inner loops run over tissues
     Y = np.ascontiguousarray(expression_tensor(ds, np.asarray(gene_rows), train)[:, :, tissue_idx])
     _check_finite(np.where(np.isnan(Y), 0.0, Y), "expression", genes["gene_id"],
@@ -239,19 +264,26 @@ def fit_genes(ds: Dataset, gene_rows: np.ndarray, settings: CisSettings,
             np.ascontiguousarray(Xt[:, folds != f]), M[folds != f]) for f in range(s.cv_folds)],
             strict=True))
 
-    def one(g: int):
+    def fit_one(g: int, ks=slice(None)) -> _GeneFit:
         a, b = genes["cis_start"].iat[g] - lo, genes["cis_stop"].iat[g] - lo
-        return _fit_gene(Xt[a:b], Yf[g], M, (xbar[a:b], h[a:b]),
-                         (fold_xbar[:, a:b], fold_h[:, a:b]), folds, s)
+        return _fit_gene(Xt[a:b], Yf[g][:, ks], M[:, ks], (xbar[a:b, ks], h[a:b, ks]),
+                         (fold_xbar[:, a:b, ks], fold_h[:, a:b, ks]), folds, s)
 
+    return genes, fit_one
+
+
+def _map_genes(fn, n_genes: int, s: CisSettings) -> list:
+    """``fn`` over gene positions, ``s.threads`` at a time (the kernels release the GIL)."""
     with threadpool_limits(1), ThreadPoolExecutor(max(1, s.threads)) as pool:
-        fits = list(tqdm(pool.map(one, range(len(genes))), total=len(genes), unit="gene",
+        return list(tqdm(pool.map(fn, range(n_genes)), total=n_genes, unit="gene",
                          desc="cis fit", mininterval=10))
+
+
+def _warn_unconverged(fits: list[_GeneFit], tol: float) -> None:
     gaps = np.array([f.gap for f in fits])
-    if (gaps > s.tol).any():
-        warnings.warn(f"{(gaps > s.tol).sum()} genes did not converge (duality gap > "
-                      f"{s.tol:g}); raise cis.max_epochs", ConvergenceWarning, stacklevel=2)
-    return _collect(ds, genes, fits, tissue_idx)
+    if (gaps > tol).any():
+        warnings.warn(f"{(gaps > tol).sum()} genes did not converge (duality gap > "
+                      f"{tol:g}); raise cis.max_epochs", ConvergenceWarning, stacklevel=3)
 
 
 def _collect(ds: Dataset, genes: pd.DataFrame, fits: list[_GeneFit], tissue_idx) -> CisFit:
