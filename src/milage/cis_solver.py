@@ -98,17 +98,26 @@ def _bcd_epoch(Xt, M, xbar, h, R, W, ws, l1, l2, rho, hs, new, delta):
         for k in range(n_tis):
             hs[k] = h[s, k]
             rho[k] = h[s, k] * W[s, k]
-        for i in range(n):
-            x = Xt[s, i]
-            for k in range(n_tis):
-                rho[k] += x * R[i, k]
+        if n_tis == 1:  # a scalar accumulator, so the loop vectorises over individuals
+            g = 0.0
+            for i in range(n):
+                g += Xt[s, i] * R[i, 0]
+            rho[0] += g
+        else:
+            for i in range(n):
+                x = Xt[s, i]
+                for k in range(n_tis):
+                    rho[k] += x * R[i, k]
         _block_solve(rho, hs, l1, l2, new)
         changed = False
         for k in range(n_tis):
             delta[k] = new[k] - W[s, k]
             changed |= delta[k] != 0.0
             W[s, k] = new[k]
-        if changed:
+        if changed and n_tis == 1:
+            for i in range(n):
+                R[i, 0] -= M[i, 0] * (Xt[s, i] - xbar[s, 0]) * delta[0]
+        elif changed:
             for i in range(n):
                 x = Xt[s, i]
                 for k in range(n_tis):
@@ -307,7 +316,9 @@ def _solve(Xt, M, xbar, h, Yc, yy, W, R, G, lam, l1_ratio, tol, max_epochs, refr
                                 violators[np.argsort(-dual[violators])]))
         _bcd_epoch(Xt, M, xbar, h, R, W, keep[order], l1, l2, rho, hs, new, delta)
         ws = keep[np.nonzero((W[keep] != 0.0).sum(axis=1) > 0)[0]]
-        epochs += 1 + _solve_ws(Xt, M, xbar, h, Yc, yy, W, R, ws, l1, l2, 0.3 * gap_rel,
+        # Gram-form epochs cost little next to a gradient pass: solve those to the end
+        inner_tol = 0.3 * (tol if ws.shape[0] <= GRAM_MAX_SNPS else gap_rel)
+        epochs += 1 + _solve_ws(Xt, M, xbar, h, Yc, yy, W, R, ws, l1, l2, inner_tol,
                                 max_epochs)
         G[keep] = _grad(Xk, R)
     if refresh and keep.shape[0] < p:
@@ -338,8 +349,15 @@ def _solve_ws(Xt, M, xbar, h, Yc, yy, W, R, ws, l1, l2, tol, max_epochs):
 
 
 @njit(nogil=True, cache=True)
-def _sse(X_val, Y_val, M_val, W, c):
-    pred = X_val @ W + c
+def _sse(Xt_val, Y_val, M_val, W, c):
+    """Held-out squared error; only the SNPs with a non-zero weight cost anything."""
+    pred = np.zeros(Y_val.shape) + c
+    for s in range(W.shape[0]):
+        if (W[s] != 0.0).any():
+            for i in range(Xt_val.shape[1]):
+                x = np.float64(Xt_val[s, i])
+                for k in range(W.shape[1]):
+                    pred[i, k] += x * W[s, k]
     return ((M_val * (Y_val - pred)) ** 2).sum()
 
 
@@ -402,7 +420,7 @@ def cv_errors(Xt, Y, M, fold_xbar, fold_h, lambdas, l1_ratio, tol, max_epochs, f
         Mtr = np.ascontiguousarray(M[tr])
         xbar, h = fold_xbar[f], fold_h[f]
         ybar, Yc, yy = _centre(np.ascontiguousarray(Y[tr]), Mtr)
-        Xte = np.ascontiguousarray(Xt[:, te].T).astype(np.float64)
+        Xte = np.ascontiguousarray(Xt[:, te])
         Yte, Mte = np.ascontiguousarray(Y[te]), np.ascontiguousarray(M[te])
         W = np.zeros((Xt.shape[0], M.shape[1]))
         R = Yc.copy()
