@@ -259,12 +259,12 @@ def _gene_fitter(ds: Dataset, gene_rows: np.ndarray, s: CisSettings, tissue_idx:
                   ds.individuals["individual"].to_numpy()[train])
     folds = np.random.default_rng(s.seed).permutation(len(train)) % s.cv_folds
     # SNP means and curvatures depend on genotypes and mask only: computed once per chunk
-    xbar, h = cis_solver.snp_stats(Xt, M)
+    xbar, h = _snp_stats(Xt, M, s.threads)
     fold_xbar, fold_h = np.zeros((2, 0, 0, 0))
     if s.penalty == "auto":
-        fold_xbar, fold_h = map(np.stack, zip(*[cis_solver.snp_stats(
-            np.ascontiguousarray(Xt[:, folds != f]), M[folds != f]) for f in range(s.cv_folds)],
-            strict=True))
+        fold_xbar, fold_h = map(np.stack, zip(*[_snp_stats(
+            np.ascontiguousarray(Xt[:, folds != f]), M[folds != f], s.threads)
+            for f in range(s.cv_folds)], strict=True))
 
     def fit_one(g: int, ks=slice(None)) -> _GeneFit:
         a, b = genes["cis_start"].iat[g] - lo, genes["cis_stop"].iat[g] - lo
@@ -272,6 +272,14 @@ def _gene_fitter(ds: Dataset, gene_rows: np.ndarray, s: CisSettings, tissue_idx:
                          (fold_xbar[:, a:b, ks], fold_h[:, a:b, ks]), folds, s)
 
     return genes, fit_one
+
+
+def _snp_stats(Xt: np.ndarray, M: np.ndarray, threads: int):
+    """:func:`cis_solver.snp_stats` on blocks of SNPs in parallel (the same numbers)."""
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        parts = list(pool.map(lambda X: cis_solver.snp_stats(X, M),
+                              np.array_split(Xt, max(1, threads))))
+    return np.concatenate([x for x, _ in parts]), np.concatenate([v for _, v in parts])
 
 
 def _map_genes(fn, n_genes: int, s: CisSettings) -> list:
