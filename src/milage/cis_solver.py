@@ -13,8 +13,9 @@ Why hand-written (numba) rather than a library: no maintained solver handles a p
 observation mask with a shared design. The algorithm is the one of celer / skglm: working
 sets grown from the dual (KKT) violations, exact block coordinate descent on the working
 set (in Gram form when it is small; with residual updates and Anderson acceleration when
-it is large), warm starts along the penalty path, and the duality gap of the full problem
-as the stopping rule. The kernels release the GIL, so genes are solved on parallel threads.
+it is large), gap-safe screening, warm starts along the penalty path, and the duality gap
+of the full problem as the stopping rule. The kernels release the GIL, so genes are solved
+on parallel threads.
 """
 
 from __future__ import annotations
