@@ -99,7 +99,7 @@ def main() -> None:
             warnings.simplefilter("ignore", ConvergenceWarning)
             ref = MultiTaskLasso(alpha=lam, max_iter=10_000).fit(X, filled)
         sk_time += time.perf_counter() - start
-        ours = cis.MultiTissueGroupLasso(lam, impute="mean", tol=1e-5).fit(X, Y)
+        ours = cis.MultiTissueGroupLasso(lam, impute="mean", tol=CisSettings().tol).fit(X, Y)
         f_ref = masked_objective(X, filled, ref.coef_, ref.intercept_, lam)
         f_ours = masked_objective(X, filled, ours.coef_, ours.intercept_, lam)
         gaps.append((f_ours - f_ref) / f_ref)

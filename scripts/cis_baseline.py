@@ -15,7 +15,7 @@ def main(sm):
     ds = load_dataset(sm.params.prepared)
     settings = cis.CisSettings(**sm.params.settings, threads=sm.threads)
     genes = np.arange(len(ds.genes))
-    fits = [cis.fit_genes(ds, genes, settings, tissues=[k]) for k in range(len(ds.tissues))]
+    fits = cis.fit_genes_per_tissue(ds, genes, settings)
     weights = pd.concat([f.weights for f in fits], ignore_index=True)
     intercepts = pd.concat([f.intercepts for f in fits], ignore_index=True)
     pred = cis.predict(ds, weights, intercepts)

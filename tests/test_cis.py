@@ -152,6 +152,20 @@ def test_batch_equals_gene_by_gene_and_chunks(tiny_prepared):
     np.testing.assert_allclose(dense, est.coef_, atol=1e-3)
 
 
+def test_per_tissue_fits_equal_one_tissue_at_a_time(tiny_prepared):
+    ds = load_dataset(tiny_prepared)
+    rows = np.arange(len(ds.genes))
+    s = CisSettings(l1_ratio=0.5, threads=2)
+    together = cis.fit_genes_per_tissue(ds, rows, s)
+    assert len(together) == len(ds.tissues)
+    for k, fit in enumerate(together):
+        alone = cis.fit_genes(ds, rows, s, tissues=[k])
+        assert len(alone.weights)
+        pd.testing.assert_frame_equal(fit.weights, alone.weights)
+        pd.testing.assert_frame_equal(fit.intercepts, alone.intercepts)
+        pd.testing.assert_frame_equal(fit.genes, alone.genes)
+
+
 def test_empty_window_gets_zero_weights(tiny_prepared):
     ds = load_dataset(tiny_prepared)
     empty = np.nonzero((ds.genes["cis_stop"] == ds.genes["cis_start"]).to_numpy())[0]

@@ -9,6 +9,7 @@ import logging
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ class CisSettings:
     n_lambdas: int = 20
     lambda_min_ratio: float = 0.05
     cv_patience: int = 3              # CV stops a fold's path after this many rises
-    tol: float = 1e-5                 # duality gap, relative to ||Y||^2
+    tol: float = 3e-5                 # duality gap, relative to ||Y||^2
     max_epochs: int = 10_000
     chunk_size: int = 500
     seed: int = 1
@@ -56,7 +57,7 @@ def _mask_and_fill(Y: np.ndarray, impute: str) -> tuple[np.ndarray, np.ndarray]:
         mean = np.nanmean(Y, axis=-2, keepdims=True)
         return np.ones(Y.shape[-2:]), np.where(observed, Y, np.nan_to_num(mean))
     mask = observed.reshape(-1, *Y.shape[-2:])[0]
-    return mask.astype(np.float64), np.where(observed, Y, 0.0)
+    return np.ascontiguousarray(mask, dtype=np.float64), np.where(observed, Y, 0.0)
 
 
 class MultiTissueGroupLasso(RegressorMixin, BaseEstimator):
@@ -161,12 +162,13 @@ def expression_tensor(ds: Dataset, gene_rows: np.ndarray, individuals: np.ndarra
     return out
 
 
-def _check_finite(values: np.ndarray, what: str, rows, cols) -> None:
-    bad = np.argwhere(~np.isfinite(values))
-    if len(bad):
-        r, c = bad[0][:2]
+def _check_finite(values: np.ndarray, what: str, rows, cols, missing_ok: bool = False) -> None:
+    """Raise naming the first non-finite value (only infinite ones where NaN marks missing)."""
+    bad = np.isinf(values) if missing_ok else ~np.isfinite(values)
+    if bad.any():
+        r, c = np.argwhere(bad)[0][:2]
         raise InputError("prepared dataset", f"non-finite {what} value for {rows[r]} and "
-                         f"{cols[c]} ({len(bad)} non-finite values)",
+                         f"{cols[c]} ({bad.sum()} non-finite values)",
                          "remove or impute non-finite values in the input files and rerun")
 
 
@@ -179,8 +181,17 @@ class CisFit:
     intercepts: pd.DataFrame   # gene_id, tissue, intercept
 
 
-def _fit_gene(Xt, Y, M, stats, fold_stats, folds, s: CisSettings):
-    """One gene: (W, intercepts, gap, chosen penalty, CV mean squared error)."""
+class _GeneFit(NamedTuple):
+    rows: np.ndarray         # window rows of the SNPs with a non-zero weight
+    weights: np.ndarray      # their weights, (rows, tissues)
+    intercepts: np.ndarray   # (tissues,)
+    gap: float
+    penalty: float
+    cv_mse: float
+
+
+def _fit_gene(Xt, Y, M, stats, fold_stats, folds, s: CisSettings) -> _GeneFit:
+    """One gene, its weights kept sparse (a chunk holds many genes)."""
     if s.penalty != "auto":
         path, cv_mse = np.array([float(s.penalty)]), np.nan
     else:
@@ -192,7 +203,8 @@ def _fit_gene(Xt, Y, M, stats, fold_stats, folds, s: CisSettings):
         path, cv_mse = path[: best + 1], err[best] / M.sum()
     W, c, gap, _ = cis_solver.fit_path(Xt, Y, M, *stats, path, s.l1_ratio, s.tol,
                                        s.max_epochs)
-    return W, c, gap, path[-1], cv_mse
+    rows = np.nonzero((W != 0).any(axis=1))[0]
+    return _GeneFit(rows, W[rows], c, gap, path[-1], cv_mse)
 
 
 def fit_genes(ds: Dataset, gene_rows: np.ndarray, settings: CisSettings,
@@ -200,67 +212,112 @@ def fit_genes(ds: Dataset, gene_rows: np.ndarray, settings: CisSettings,
     """Fit the cis model of ``gene_rows`` on the training individuals.
 
     ``settings.threads`` genes are solved at a time. ``tissues`` restricts the fit to those
-    tissue indices (the per-tissue baseline fits one tissue at a time). Cross-validation
-    folds are seeded and shared by all genes, so a gene's fit does not depend on which
-    other genes are fitted with it.
+    tissue indices. Cross-validation folds are seeded and shared by all genes, so a gene's
+    fit does not depend on which other genes are fitted with it.
     """
-    s = settings
+    tissue_idx = np.arange(len(ds.tissues)) if tissues is None else np.asarray(tissues)
+    genes, fit_one = _gene_fitter(ds, gene_rows, settings, tissue_idx)
+    fits = _map_genes(fit_one, len(genes), settings)
+    _warn_unconverged(fits, settings.tol)
+    return _collect(ds, genes, fits, tissue_idx)
+
+
+def fit_genes_per_tissue(ds: Dataset, gene_rows: np.ndarray,
+                         settings: CisSettings) -> list[CisFit]:
+    """Single-tissue fits of every tissue (the per-tissue elastic-net baseline).
+
+    The same numbers as ``fit_genes(ds, gene_rows, settings, tissues=[k])`` for each tissue
+    k, with the genotype window, its statistics and the expression prepared once.
+    """
+    tissue_idx = np.arange(len(ds.tissues))
+    genes, fit_one = _gene_fitter(ds, gene_rows, settings, tissue_idx)
+    fits = _map_genes(lambda g: [fit_one(g, [k]) for k in tissue_idx], len(genes), settings)
+    out = []
+    for k in tissue_idx:
+        _warn_unconverged([f[k] for f in fits], settings.tol)
+        out.append(_collect(ds, genes, [f[k] for f in fits], tissue_idx[[k]]))
+    return out
+
+
+def _gene_fitter(ds: Dataset, gene_rows: np.ndarray, s: CisSettings, tissue_idx: np.ndarray):
+    """Prepare the genes' windows, expression and SNP statistics once; return the genes
+    (windows capped) and ``fit_one(g, ks)``, which fits gene g on the prepared tissue
+    columns ``ks`` (all by default)."""
     genes = cap_windows(ds.genes.iloc[gene_rows].reset_index(drop=True),
                         ds.snps["pos"].to_numpy(), s.max_window_snps)
     train = np.nonzero(ds.individuals["split"].to_numpy() == "train")[0]
-    tissue_idx = np.arange(len(ds.tissues)) if tissues is None else np.asarray(tissues)
-    Y = expression_tensor(ds, np.asarray(gene_rows), train)[:, :, tissue_idx]
-    _check_finite(np.where(np.isnan(Y), 0.0, Y), "expression", genes["gene_id"],
-                  ds.individuals["individual"].to_numpy()[train])
+    Y = expression_tensor(ds, np.asarray(gene_rows), train)
+    if not np.array_equal(tissue_idx, np.arange(len(ds.tissues))):
+        Y = np.ascontiguousarray(Y[:, :, tissue_idx])  # C order: kernels loop over tissues
+    _check_finite(Y, "expression", genes["gene_id"],
+                  ds.individuals["individual"].to_numpy()[train], missing_ok=True)
     M, Yf = _mask_and_fill(Y, s.impute)
     lo, hi = int(genes["cis_start"].min()), int(genes["cis_stop"].max())
     cols = ds.individuals["geno_col"].to_numpy()[train]
-    Xt = np.ascontiguousarray(ds.dosages[lo:hi][:, cols], dtype=np.float64)
+    Xt = np.ascontiguousarray(ds.dosages[lo:hi][:, cols], dtype=np.float32)  # as stored
     _check_finite(Xt, "genotype", ds.snps["snp_id"].to_numpy()[lo:hi],
                   ds.individuals["individual"].to_numpy()[train])
     folds = np.random.default_rng(s.seed).permutation(len(train)) % s.cv_folds
     # SNP means and curvatures depend on genotypes and mask only: computed once per chunk
-    xbar, h = cis_solver.snp_stats(Xt, M)
+    xbar, h = _snp_stats(Xt, M, s.threads)
     fold_xbar, fold_h = np.zeros((2, 0, 0, 0))
     if s.penalty == "auto":
-        fold_xbar, fold_h = map(np.stack, zip(*[cis_solver.snp_stats(
-            np.ascontiguousarray(Xt[:, folds != f]), M[folds != f]) for f in range(s.cv_folds)],
-            strict=True))
+        fold_xbar, fold_h = map(np.stack, zip(*[_snp_stats(
+            np.ascontiguousarray(Xt[:, folds != f]), M[folds != f], s.threads)
+            for f in range(s.cv_folds)], strict=True))
 
-    def one(g: int):
+    def fit_one(g: int, ks=slice(None)) -> _GeneFit:
         a, b = genes["cis_start"].iat[g] - lo, genes["cis_stop"].iat[g] - lo
-        return _fit_gene(Xt[a:b], Yf[g], M, (xbar[a:b], h[a:b]),
-                         (fold_xbar[:, a:b], fold_h[:, a:b]), folds, s)
+        return _fit_gene(Xt[a:b], Yf[g][:, ks], M[:, ks], (xbar[a:b, ks], h[a:b, ks]),
+                         (fold_xbar[:, a:b, ks], fold_h[:, a:b, ks]), folds, s)
 
+    return genes, fit_one
+
+
+def _snp_stats(Xt: np.ndarray, M: np.ndarray, threads: int):
+    """:func:`cis_solver.snp_stats` on blocks of SNPs in parallel (the same numbers)."""
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        parts = list(pool.map(lambda X: cis_solver.snp_stats(X, M),
+                              np.array_split(Xt, max(1, threads))))
+    return np.concatenate([x for x, _ in parts]), np.concatenate([v for _, v in parts])
+
+
+def _map_genes(fn, n_genes: int, s: CisSettings) -> list:
+    """``fn`` over gene positions, ``s.threads`` at a time (the kernels release the GIL)."""
     with threadpool_limits(1), ThreadPoolExecutor(max(1, s.threads)) as pool:
-        fits = list(tqdm(pool.map(one, range(len(genes))), total=len(genes), unit="gene",
+        return list(tqdm(pool.map(fn, range(n_genes)), total=n_genes, unit="gene",
                          desc="cis fit", mininterval=10))
-    gaps = np.array([f[2] for f in fits])
-    if (gaps > s.tol).any():
-        warnings.warn(f"{(gaps > s.tol).sum()} genes did not converge (duality gap > "
-                      f"{s.tol:g}); raise cis.max_epochs", ConvergenceWarning, stacklevel=2)
-    return _collect(ds, genes, fits, tissue_idx)
 
 
-def _collect(ds: Dataset, genes: pd.DataFrame, fits: list, tissue_idx) -> CisFit:
-    tissues = np.asarray(ds.tissues)[tissue_idx]
-    rows = [np.nonzero(f[0]) for f in fits]           # (window row, tissue) of each weight
-    gene_of = np.repeat(np.arange(len(fits)), [len(r) for r, _ in rows])
-    snp_row = genes["cis_start"].to_numpy()[gene_of] + np.concatenate([r for r, _ in rows])
-    k = np.concatenate([k for _, k in rows])
-    weights = pd.DataFrame({"gene_id": genes["gene_id"].to_numpy()[gene_of],
-                            "snp_id": ds.snps["snp_id"].to_numpy()[snp_row],
-                            "tissue": tissues[k],
-                            "weight": np.concatenate([f[0][r, c] for f, (r, c) in
-                                                      zip(fits, rows, strict=True)])})
+def _warn_unconverged(fits: list[_GeneFit], tol: float) -> None:
+    gaps = np.array([f.gap for f in fits])
+    if (gaps > tol).any():
+        warnings.warn(f"{(gaps > tol).sum()} genes did not converge (duality gap > "
+                      f"{tol:g}); raise cis.max_epochs", ConvergenceWarning, stacklevel=3)
+
+
+def _collect(ds: Dataset, genes: pd.DataFrame, fits: list[_GeneFit], tissue_idx) -> CisFit:
+    tissues = pd.array(np.asarray(ds.tissues)[tissue_idx], dtype="str")
+    gene_ids = pd.array(genes["gene_id"], dtype="str")
+    nz = [np.nonzero(f.weights) for f in fits]          # (kept row, tissue) of each weight
+    gene_of = np.repeat(np.arange(len(fits)), [len(r) for r, _ in nz])
+    snp_row = genes["cis_start"].to_numpy()[gene_of] + np.concatenate(
+        [f.rows[r] for f, (r, _) in zip(fits, nz, strict=True)])
+    # string columns by Arrow takes: no Python string object per weight
+    weights = pd.DataFrame({"gene_id": gene_ids.take(gene_of),
+                            "snp_id": pd.array(ds.snps["snp_id"], dtype="str").take(snp_row),
+                            "tissue": tissues.take(np.concatenate([k for _, k in nz])),
+                            "weight": np.concatenate([f.weights[r, k] for f, (r, k) in
+                                                      zip(fits, nz, strict=True)])})
     summary = pd.DataFrame({
         "gene_id": genes["gene_id"], "n_window_snps": genes["cis_stop"] - genes["cis_start"],
-        "capped": genes["capped"], "lambda": [f[3] for f in fits],
-        "n_snps": [int((f[0] != 0).any(axis=1).sum()) for f in fits],
-        "dual_gap": [f[2] for f in fits], "cv_mse": [f[4] for f in fits]})
-    intercepts = pd.DataFrame({"gene_id": np.repeat(genes["gene_id"].to_numpy(), len(tissues)),
-                               "tissue": np.tile(tissues, len(genes)),
-                               "intercept": np.concatenate([f[1] for f in fits])})
+        "capped": genes["capped"], "lambda": [f.penalty for f in fits],
+        "n_snps": [len(f.rows) for f in fits],
+        "dual_gap": [f.gap for f in fits], "cv_mse": [f.cv_mse for f in fits]})
+    intercepts = pd.DataFrame({
+        "gene_id": gene_ids.take(np.repeat(np.arange(len(genes)), len(tissues))),
+        "tissue": tissues.take(np.tile(np.arange(len(tissues)), len(genes))),
+        "intercept": np.concatenate([f.intercepts for f in fits])})
     return CisFit(weights, summary, intercepts)
 
 

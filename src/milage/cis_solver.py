@@ -13,8 +13,9 @@ Why hand-written (numba) rather than a library: no maintained solver handles a p
 observation mask with a shared design. The algorithm is the one of celer / skglm: working
 sets grown from the dual (KKT) violations, exact block coordinate descent on the working
 set (in Gram form when it is small; with residual updates and Anderson acceleration when
-it is large), warm starts along the penalty path, and the duality gap of the full problem
-as the stopping rule. The kernels release the GIL, so genes are solved on parallel threads.
+it is large), gap-safe screening, warm starts along the penalty path, and the duality gap
+of the full problem as the stopping rule. The kernels release the GIL, so genes are solved
+on parallel threads.
 """
 
 from __future__ import annotations
@@ -76,18 +77,13 @@ def _row_norms(W, XtR, l2):
 
 
 @njit(nogil=True, cache=True)
-def _gap(W, XtR, rr, ry, yy, l1, l2):
-    """Duality gap (of the objective times n) from W, X^T R, ||R||^2, R.Y and ||Y||^2."""
-    dual, w2 = _row_norms(W, XtR, l2)
+def _gap(dual, w2, rr, ry, l1, l2):
+    """Duality gap (of the objective times n) from the per-SNP norms of :func:`_row_norms`,
+    ||R||^2 and R.Y; the dual point is R rescaled to be feasible."""
     dual_norm = dual.max() if dual.shape[0] else 0.0
-    pen21, w2_sum = np.sqrt(w2).sum(), w2.sum()
-    if dual_norm > l1:
-        const = l1 / dual_norm
-        gap = 0.5 * (rr + rr * const * const)
-    else:
-        const = 1.0
-        gap = rr
-    return gap + l1 * pen21 - const * ry + 0.5 * l2 * (1.0 + const * const) * w2_sum
+    const = l1 / dual_norm if dual_norm > l1 else 1.0
+    return (0.5 * (1.0 + const * const) * (rr + l2 * w2.sum()) + l1 * np.sqrt(w2).sum()
+            - const * ry)
 
 
 @njit(nogil=True, cache=True, fastmath=True)
@@ -103,17 +99,26 @@ def _bcd_epoch(Xt, M, xbar, h, R, W, ws, l1, l2, rho, hs, new, delta):
         for k in range(n_tis):
             hs[k] = h[s, k]
             rho[k] = h[s, k] * W[s, k]
-        for i in range(n):
-            x = Xt[s, i]
-            for k in range(n_tis):
-                rho[k] += x * R[i, k]
+        if n_tis == 1:  # a scalar accumulator, so the loop vectorises over individuals
+            g = 0.0
+            for i in range(n):
+                g += Xt[s, i] * R[i, 0]
+            rho[0] += g
+        else:
+            for i in range(n):
+                x = Xt[s, i]
+                for k in range(n_tis):
+                    rho[k] += x * R[i, k]
         _block_solve(rho, hs, l1, l2, new)
         changed = False
         for k in range(n_tis):
             delta[k] = new[k] - W[s, k]
             changed |= delta[k] != 0.0
             W[s, k] = new[k]
-        if changed:
+        if changed and n_tis == 1:
+            for i in range(n):
+                R[i, 0] -= M[i, 0] * (Xt[s, i] - xbar[s, 0]) * delta[0]
+        elif changed:
             for i in range(n):
                 x = Xt[s, i]
                 for k in range(n_tis):
@@ -170,12 +175,12 @@ def _inner_bcd(Xt, M, xbar, h, R, W, ws, Yc, yy, l1, l2, tol, max_epochs):
                     R[:] = Racc
                     for a in range(P):
                         W[ws[a]] = Wacc[a]
-        if epoch % 5 == 0 or epoch == max_epochs:
-            Ww = np.empty((P, n_tis))
-            for a in range(P):
-                Ww[a] = W[ws[a]]
-            if _gap(Ww, Xw @ R, (R * R).sum(), (R * Yc).sum(), yy, l1, l2) <= tol * yy:
-                break
+        Ww = np.empty((P, n_tis))
+        for a in range(P):
+            Ww[a] = W[ws[a]]
+        dual, w2 = _row_norms(Ww, Xw @ R, l2)
+        if _gap(dual, w2, (R * R).sum(), (R * Yc).sum(), l1, l2) <= tol * yy:
+            break
     return epoch
 
 
@@ -204,8 +209,9 @@ def _inner_gram(Q, B, W, l1, l2, yy, tol, max_epochs):
     for k in range(n_tis):
         QW[k] = Q[k] @ np.ascontiguousarray(W[:, k])
     rho, h, new = np.empty(n_tis), np.empty(n_tis), np.empty(n_tis)
-    epoch = 0
-    for epoch in range(1, max_epochs + 1):
+    epochs = 0
+    while epochs < max_epochs:
+        epochs += 1
         for s in range(P):
             for k in range(n_tis):
                 h[k] = Q[k, s, s]
@@ -217,28 +223,44 @@ def _inner_gram(Q, B, W, l1, l2, yy, tol, max_epochs):
                     W[s, k] = new[k]
                     for a in range(P):
                         QW[k, a] += Q[k, a, s] * delta
-        if epoch % 5 == 0 or epoch == max_epochs:
-            # ||R||^2 = yy - 2 B.W + W.QW ; R.Y = yy - B.W ; X^T R = B - QW^T
-            bw, wqw = 0.0, 0.0
-            XtR = np.empty((P, n_tis))
-            for s in range(P):
-                for k in range(n_tis):
-                    bw += B[s, k] * W[s, k]
-                    wqw += W[s, k] * QW[k, s]
-                    XtR[s, k] = B[s, k] - QW[k, s]
-            if _gap(W, XtR, yy - 2.0 * bw + wqw, yy - bw, yy, l1, l2) <= tol * yy:
-                break
-    return epoch
+        # ||R||^2 = yy - 2 B.W + W.QW ; R.Y = yy - B.W ; X^T R = B - QW^T
+        bw, wqw = 0.0, 0.0
+        XtR = np.empty((P, n_tis))
+        for s in range(P):
+            for k in range(n_tis):
+                bw += B[s, k] * W[s, k]
+                wqw += W[s, k] * QW[k, s]
+                XtR[s, k] = B[s, k] - QW[k, s]
+        dual, w2 = _row_norms(W, XtR, l2)
+        if _gap(dual, w2, yy - 2.0 * bw + wqw, yy - bw, l1, l2) <= tol * yy:
+            break
+    return epochs
 
 
 @njit(nogil=True, cache=True)
 def snp_stats(Xt, M):
     """Per-tissue SNP means over the observed individuals and the centred sums of squares
     (the block curvatures): two (SNPs, tissues) arrays. They depend only on the genotypes
-    and the mask, so one call serves every gene whose window lies in ``Xt``."""
-    nk = M.sum(axis=0)
-    xbar = (Xt @ M) / np.maximum(nk, 1.0)
-    return xbar, (Xt * Xt) @ M - nk * xbar * xbar
+    and the mask, so one call serves every gene whose window lies in ``Xt``.
+
+    A loop rather than a matrix product: each SNP's numbers then do not depend on where
+    the SNP sits in ``Xt`` (so not on the gene chunking), and float32 dosages need no
+    float64 copy of the whole chunk.
+    """
+    p, n = Xt.shape
+    n_tis = M.shape[1]
+    nk = np.maximum(M.sum(axis=0), 1.0)
+    xbar, h = np.zeros((p, n_tis)), np.zeros((p, n_tis))
+    for s in range(p):
+        for i in range(n):
+            x = np.float64(Xt[s, i])
+            for k in range(n_tis):
+                xbar[s, k] += x * M[i, k]
+                h[s, k] += x * x * M[i, k]
+        for k in range(n_tis):
+            xbar[s, k] /= nk[k]
+            h[s, k] = max(h[s, k] - nk[k] * xbar[s, k] * xbar[s, k], 0.0)
+    return xbar, h
 
 
 @njit(nogil=True, cache=True)
@@ -250,52 +272,93 @@ def _centre(Y, M):
 
 
 @njit(nogil=True, cache=True)
-def _solve(Xt, M, xbar, h, Yc, yy, W, R, lam, l1_ratio, tol, max_epochs):
-    """Solve at one penalty from the warm start (W, R), both updated in place.
+def _grad(Xt, R):
+    """X^T R, (SNPs, tissues) float64, in the dosages' precision: with float32 dosages a
+    single-precision product, twice as fast, its rounding far below the tolerances."""
+    return (Xt @ R.astype(Xt.dtype)).astype(np.float64)
 
-    Working sets grow from the SNPs that most violate the optimality conditions (all
-    active SNPs plus every violator, at least doubling) until the duality gap of
-    the full problem is below tol * yy. Returns (relative gap, epochs).
+
+@njit(nogil=True, cache=True)
+def _solve(Xt, M, xbar, h, Yc, yy, W, R, G, lam, l1_ratio, tol, max_epochs, refresh):
+    """Solve at one penalty from the warm start W, residuals R and G = X^T R, all updated
+    in place. Returns (relative gap, epochs).
+
+    Each round: the duality gap of the full problem (stop below tol * yy); the gap-safe
+    sphere test (Ndiaye et al. 2017) discards SNPs proven inactive at this penalty, so
+    later rounds' gradient passes skip them; one sweep over the active SNPs and then the
+    violators, strongest first (in LD the first SNP of a block takes the signal and its
+    neighbours stay at zero); the SNPs left non-zero are solved to 0.3 times the current
+    gap (as celer); G of the kept SNPs is recomputed. With ``refresh`` G ends current for
+    every SNP, as the next penalty of a path needs it.
     """
     p, n = Xt.shape
     n_tis = M.shape[1]
     l1 = n * lam * l1_ratio
     l2 = n * lam * (1.0 - l1_ratio)
-    inner_tol = 0.3 * tol
+    xnorm = np.empty(p)  # operator norm of each SNP's block (masked, centred, with ridge)
+    for s in range(p):
+        xnorm[s] = np.sqrt(h[s].max() + l2)
+    keep, Xk = np.arange(p), Xt
+    rho, hs, new, delta = np.empty(n_tis), np.empty(n_tis), np.empty(n_tis), np.empty(n_tis)
     gap_rel, epochs = 0.0, 0
     for _ in range(100):
-        XtR = Xt @ R
-        gap = _gap(W, XtR, (R * R).sum(), (R * Yc).sum(), yy, l1, l2)
+        dual, w2 = _row_norms(W[keep], G[keep], l2)
+        gap = _gap(dual, w2, (R * R).sum(), (R * Yc).sum(), l1, l2)
         gap_rel = gap / yy
         if gap <= tol * yy:
             break
-        dual, w2 = _row_norms(W, XtR, l2)
-        score = np.where(w2 > 0.0, np.inf, dual / l1)
-        n_active = (w2 > 0.0).sum()
-        n_violating = ((w2 == 0.0) & (dual > l1)).sum()
-        size = min(p, max(10, 2 * n_active, n_active + n_violating))
-        ws = np.sort(np.argsort(-score)[:size])
-        if size <= GRAM_MAX_SNPS:
-            Xw = np.empty((size, n))
-            xw = np.empty((size, n_tis))
-            Ww = np.empty((size, n_tis))
-            for a in range(size):
-                Xw[a], xw[a], Ww[a] = Xt[ws[a]], xbar[ws[a]], W[ws[a]]
-            epochs += _inner_gram(_gram(Xw, M, xw), Xw @ Yc, Ww, l1, l2, yy, inner_tol,
-                                  max_epochs)
-            for a in range(size):
-                W[ws[a]] = Ww[a]
-            R[:] = Yc - M * (np.ascontiguousarray(Xw.T) @ Ww - (xw * Ww).sum(axis=0))
-        else:
-            epochs += _inner_bcd(Xt, M, xbar, h, R, W, ws, Yc, yy, l1, l2, inner_tol,
-                                 max_epochs)
-        inner_tol *= 0.1
+        scale = l1 / dual.max() if dual.max() > l1 else 1.0
+        survive = (w2 > 0.0) | (scale * dual + np.sqrt(2.0 * gap) * xnorm[keep] >= l1)
+        if survive.sum() < 0.8 * keep.shape[0]:  # gathering the rows pays off
+            keep, dual, w2 = keep[survive], dual[survive], w2[survive]
+            Xk = Xt[keep]
+        violators = np.nonzero((w2 == 0.0) & (dual > l1))[0]
+        order = np.concatenate((np.nonzero(w2 > 0.0)[0],
+                                violators[np.argsort(-dual[violators])]))
+        _bcd_epoch(Xt, M, xbar, h, R, W, keep[order], l1, l2, rho, hs, new, delta)
+        ws = keep[np.nonzero((W[keep] != 0.0).sum(axis=1) > 0)[0]]
+        # Gram-form epochs cost little next to a gradient pass: solve those to the end
+        inner_tol = 0.3 * (tol if ws.shape[0] <= GRAM_MAX_SNPS else gap_rel)
+        epochs += 1 + _solve_ws(Xt, M, xbar, h, Yc, yy, W, R, ws, l1, l2, inner_tol,
+                                max_epochs)
+        G[keep] = _grad(Xk, R)
+    if refresh and keep.shape[0] < p:
+        out = np.ones(p, dtype=np.bool_)
+        out[keep] = False
+        out_rows = np.nonzero(out)[0]
+        G[out_rows] = _grad(Xt[out_rows], R)
     return gap_rel, epochs
 
 
 @njit(nogil=True, cache=True)
+def _solve_ws(Xt, M, xbar, h, Yc, yy, W, R, ws, l1, l2, tol, max_epochs):
+    """Solve the problem restricted to the working set ``ws`` (W and R updated in place),
+    in Gram form when it is small. Returns the number of epochs."""
+    size, n, n_tis = ws.shape[0], Xt.shape[1], M.shape[1]
+    if size > GRAM_MAX_SNPS:
+        return _inner_bcd(Xt, M, xbar, h, R, W, ws, Yc, yy, l1, l2, tol, max_epochs)
+    Xw = np.empty((size, n))
+    xw = np.empty((size, n_tis))
+    Ww = np.empty((size, n_tis))
+    for a in range(size):
+        Xw[a], xw[a], Ww[a] = Xt[ws[a]], xbar[ws[a]], W[ws[a]]
+    epochs = _inner_gram(_gram(Xw, M, xw), Xw @ Yc, Ww, l1, l2, yy, tol, max_epochs)
+    for a in range(size):
+        W[ws[a]] = Ww[a]
+    R[:] = Yc - M * (np.ascontiguousarray(Xw.T) @ Ww - (xw * Ww).sum(axis=0))
+    return epochs
+
+
+@njit(nogil=True, cache=True)
 def _sse(Xt_val, Y_val, M_val, W, c):
-    pred = np.ascontiguousarray(Xt_val.T) @ W + c
+    """Held-out squared error; only the SNPs with a non-zero weight cost anything."""
+    pred = np.zeros(Y_val.shape) + c
+    for s in range(W.shape[0]):
+        if (W[s] != 0.0).any():
+            for i in range(Xt_val.shape[1]):
+                x = np.float64(Xt_val[s, i])
+                for k in range(W.shape[1]):
+                    pred[i, k] += x * W[s, k]
     return ((M_val * (Y_val - pred)) ** 2).sum()
 
 
@@ -305,7 +368,7 @@ def fit_path(Xt, Y, M, xbar, h, lambdas, l1_ratio, tol, max_epochs):
 
     Parameters
     ----------
-    Xt : (SNPs, individuals) float64, the cis window transposed (C-contiguous).
+    Xt : (SNPs, individuals) float32 or float64, the cis window transposed (C-contiguous).
     Y, M : (individuals, tissues) float64; Y is ignored where the mask M is 0.
     xbar, h : (SNPs, tissues) from :func:`snp_stats` of this window and mask.
     lambdas : (L,) decreasing penalties; the fit at the last one is returned.
@@ -317,11 +380,12 @@ def fit_path(Xt, Y, M, xbar, h, lambdas, l1_ratio, tol, max_epochs):
     """
     ybar, Yc, yy = _centre(Y, M)
     W = np.zeros((Xt.shape[0], M.shape[1]))
-    R = Yc.copy()
     gap, epochs = 0.0, 0
     if Xt.shape[0] > 0 and yy > 0.0:
-        for lam in lambdas:
-            gap, ep = _solve(Xt, M, xbar, h, Yc, yy, W, R, lam, l1_ratio, tol, max_epochs)
+        R, G = Yc.copy(), _grad(Xt, Yc)
+        for li in range(lambdas.shape[0]):
+            gap, ep = _solve(Xt, M, xbar, h, Yc, yy, W, R, G, lambdas[li], l1_ratio, tol,
+                             max_epochs, li < lambdas.shape[0] - 1)
             epochs += ep
     return W, ybar - (xbar * W).sum(axis=0), gap, epochs
 
@@ -330,7 +394,7 @@ def fit_path(Xt, Y, M, xbar, h, lambdas, l1_ratio, tol, max_epochs):
 def lambda_max(Xt, Y, M, l1_ratio):
     """The smallest penalty at which every weight of the gene is zero."""
     _, Yc, _ = _centre(Y, M)
-    G = Xt @ Yc
+    G = _grad(Xt, Yc)
     best = 0.0
     for s in range(G.shape[0]):
         best = max(best, np.sqrt((G[s] * G[s]).sum()))
@@ -361,10 +425,12 @@ def cv_errors(Xt, Y, M, fold_xbar, fold_h, lambdas, l1_ratio, tol, max_epochs, f
         Yte, Mte = np.ascontiguousarray(Y[te]), np.ascontiguousarray(M[te])
         W = np.zeros((Xt.shape[0], M.shape[1]))
         R = Yc.copy()
+        G = _grad(Xtr, R)
         best, rises, last = np.inf, 0, np.inf
         for li in range(lambdas.shape[0]):
             if Xt.shape[0] > 0 and yy > 0.0:
-                _solve(Xtr, Mtr, xbar, h, Yc, yy, W, R, lambdas[li], l1_ratio, tol, max_epochs)
+                _solve(Xtr, Mtr, xbar, h, Yc, yy, W, R, G, lambdas[li], l1_ratio, tol,
+                       max_epochs, True)
             sse = _sse(Xte, Yte, Mte, W, ybar - (xbar * W).sum(axis=0))
             err[li] += sse
             rises = rises + 1 if sse > last else 0
