@@ -110,6 +110,13 @@ def test_planted_cis_snps_are_recovered(medium, medium_fit):
     assert len(top_set & truth_set) / len(top_set) >= 0.9
 
 
+def test_looser_cv_tolerance_chooses_the_same_penalties(medium, medium_fit):
+    ds, _ = medium
+    strict = cis.fit_genes(ds, np.arange(len(ds.genes)), CisSettings(threads=2, cv_tol=3e-5))
+    same = (strict.genes["lambda"].to_numpy() == medium_fit.genes["lambda"].to_numpy()).mean()
+    assert same >= 0.95
+
+
 def test_cis_close_to_oracle_and_beats_per_tissue_elastic_net(medium, medium_fit):
     ds, truth = medium
     pred = cis.predict(ds, medium_fit.weights, medium_fit.intercepts)

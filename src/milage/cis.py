@@ -39,6 +39,7 @@ class CisSettings:
     lambda_min_ratio: float = 0.05
     cv_patience: int = 3              # CV stops a fold's path after this many rises
     tol: float = 3e-5                 # duality gap, relative to ||Y||^2
+    cv_tol: float = 1e-4              # the same for the CV solves, which only rank penalties
     max_epochs: int = 10_000
     chunk_size: int = 500
     seed: int = 1
@@ -197,7 +198,7 @@ def _fit_gene(Xt, Y, M, stats, fold_stats, folds, s: CisSettings) -> _GeneFit:
     else:
         lam_max = max(cis_solver.lambda_max(Xt, Y, M, s.l1_ratio), 1e-12)
         path = lam_max * np.geomspace(1.0, s.lambda_min_ratio, s.n_lambdas)
-        err = cis_solver.cv_errors(Xt, Y, M, *fold_stats, path, s.l1_ratio, s.tol,
+        err = cis_solver.cv_errors(Xt, Y, M, *fold_stats, path, s.l1_ratio, s.cv_tol,
                                    s.max_epochs, folds, s.cv_patience)
         best = int(err.argmin())
         path, cv_mse = path[: best + 1], err[best] / M.sum()

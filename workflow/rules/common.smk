@@ -79,6 +79,7 @@ def cis_settings(baseline=False):
         "n_lambdas",
         "lambda_min_ratio",
         "tol",
+        "cv_tol",
     )
     settings = {k: c[k] for k in keys}
     settings.update(
