@@ -175,6 +175,7 @@ def test_killed_training_resumes_to_the_same_weights(tiny_trans, tmp_path, monke
     for a, b in zip(whole.get_weights(), resumed.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     pd.testing.assert_frame_equal(history, resumed_history)
+    assert not (tmp_path / "ckpt.npz").exists()       # removed once training has finished
 
 
 def test_diverging_training_stops_with_a_clear_message(tiny_trans):

@@ -66,8 +66,12 @@ class _State:
         self.history: list[dict] = []
 
 
-def _fingerprint(model: TransModel, s: TrainSettings) -> str:
-    return repr((model.name, model.shape_, sorted(asdict(s).items())))
+def _fingerprint(model: TransModel, data: TransData, s: TrainSettings) -> str:
+    """What a checkpoint must match to be resumed: model, settings, and the data (their
+    initial weights and a checksum of the residuals)."""
+    weights = sum(float(np.abs(w).sum()) for w in model.get_weights())
+    return repr((model.name, model.shape_, sorted(asdict(s).items()), weights,
+                 float(data.residuals.sum(dtype=np.float64)), data.split.tolist()))
 
 
 def _save(path: Path, model, optimizer, state: _State, fingerprint: str) -> None:
@@ -118,7 +122,7 @@ def train(model: TransModel, data: TransData, s: TrainSettings,
                                {n: s.l1.get(n, 0.0) for n in model.penalised})
     model.compile(optimizer=optimizer)
     optimizer.build(model.trainable_variables)
-    state, fingerprint = _State(model), _fingerprint(model, s)
+    state, fingerprint = _State(model), _fingerprint(model, data, s)
     path = Path(checkpoint) if checkpoint else None
     if not (path and _restore(path, model, optimizer, state, fingerprint)):
         _record(model, data, state, np.nan)
@@ -132,6 +136,8 @@ def train(model: TransModel, data: TransData, s: TrainSettings,
         if path and (state.epoch % s.checkpoint_every == 0):
             _save(path, model, optimizer, state, fingerprint)
     model.set_weights(state.best_weights)
+    if path:
+        path.unlink(missing_ok=True)    # a checkpoint only outlives a killed run
     return pd.DataFrame(state.history)
 
 
