@@ -99,13 +99,24 @@ def oracle_cis_weights(ds: Dataset, truth: dict) -> pd.DataFrame:
         "log_sd": np.repeat(np.asarray(truth["log_sd"])[truth["cis_gene"]], len(tissues))})
     table = table[table["gene_id"].isin(ds.genes["gene_id"]) & table["tissue"].isin(ds.tissues)
                   & table["snp_id"].isin(ds.snps["snp_id"])]
-    moments = ds.moments.rename(columns={"group": "tissue"})
-    if (moments["tissue"] == "all").all():
-        table = table.merge(moments[["gene_id", "sd"]], on="gene_id")
-    else:
-        table = table.merge(moments[["gene_id", "tissue", "sd"]], on=["gene_id", "tissue"])
-    table["weight"] *= table["log_sd"] / table["sd"]
+    sd = _normalisation_sd(ds)[pd.Index(ds.tissues).get_indexer(table["tissue"]),
+                               pd.Index(ds.genes["gene_id"]).get_indexer(table["gene_id"])]
+    table["weight"] *= table["log_sd"] / sd
     return table[["gene_id", "snp_id", "tissue", "weight"]].reset_index(drop=True)
+
+
+def _normalisation_sd(ds: Dataset) -> np.ndarray:
+    """The standard deviation each (tissue, gene) was divided by when Z-scored
+    (tissues x genes; the same for every tissue with a per-gene scope)."""
+    moments = ds.moments.rename(columns={"group": "tissue"})
+    genes = pd.Index(ds.genes["gene_id"])
+    out = np.full((len(ds.tissues), len(genes)), np.nan)
+    per_gene = moments["tissue"] == "all"
+    out[:, genes.get_indexer(moments.loc[per_gene, "gene_id"])] = moments.loc[per_gene, "sd"]
+    rest = moments[~per_gene]
+    out[pd.Index(ds.tissues).get_indexer(rest["tissue"]),
+        genes.get_indexer(rest["gene_id"])] = rest["sd"]
+    return out
 
 
 def training_intercepts(ds: Dataset, pred_without_intercept: np.ndarray) -> pd.DataFrame:
@@ -128,16 +139,13 @@ def oracle_trans(ds: Dataset, truth: dict) -> np.ndarray:
     ind = pd.Index(np.asarray(truth["individuals"])).get_indexer(ds.individuals["individual"])
     genes = pd.Index(np.asarray(truth["gene_ids"])).get_indexer(ds.genes["gene_id"])
     tissues = pd.Index(np.asarray(truth["tissues"])).get_indexer(ds.tissues)
-    moments = ds.moments.rename(columns={"group": "tissue"})
+    scale = np.asarray(truth["log_sd"])[genes] / _normalisation_sd(ds)     # tissues x genes
+    f = np.asarray(truth["F"])[ind][ds.samples["ind_index"].to_numpy()]   # samples x factors
     out = np.zeros(ds.expression.shape)
-    f = np.asarray(truth["F"])[ind]
     for k, tk in enumerate(tissues):
         rows = np.nonzero(ds.samples["tissue_index"].to_numpy() == k)[0]
-        m = moments[moments["tissue"].isin(["all", ds.tissues[k]])]
-        sd = m.set_index("gene_id")["sd"].reindex(ds.genes["gene_id"]).to_numpy()
-        beta = np.asarray(truth["beta"])[tk][genes] * (np.asarray(truth["log_sd"])[genes]
-                                                       / sd)[:, None]       # genes x factors
-        out[rows] = f[ds.samples["ind_index"].to_numpy()[rows]] @ beta.T
+        beta = np.asarray(truth["beta"])[tk][genes] * scale[k][:, None]   # genes x factors
+        out[rows] = f[rows] @ beta.T
     return out
 
 

@@ -25,7 +25,8 @@ def read_model_snps(path: str | os.PathLike, snps: pd.DataFrame) -> tuple[list[s
     """Dosages (individuals x model SNPs) of a VCF/BCF or PLINK file, matched by SNP ID.
 
     Swapped ref/alt alleles are flipped (2 - dosage); SNPs absent from the file, with other
-    alleles, or missing in an individual take the training mean dosage (counted in a warning).
+    alleles, or missing in an individual take 2 x the allele frequency of the training run's
+    genotypes, the value ingest filled missing dosages with (counted in a warning).
     """
     samples, blocks = read_genotypes(path)
     index = pd.Index(snps["snp_id"])
