@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -70,3 +72,40 @@ def prepare(directory: Path, **overrides) -> Path:
 @pytest.fixture(scope="session")
 def tiny_prepared(tmp_path_factory):
     return prepare(tmp_path_factory.mktemp("tiny_prepared"))
+
+
+@pytest.fixture(scope="session")
+def medium_trained(tmp_path_factory):
+    """449 individuals, 8 tissues (4 planted groups, Testis the outlier), 400 genes, 4 planted
+    factors of 3 trans-eQTLs each; cis fitted, then ML, NN and TM trained with the demo's
+    settings. Returns ds, truth, params (by model, as saved) and test_ve (cis, oracle, models).
+    """
+    import yaml
+
+    from milage import cis, init, models, train, trans
+    from milage.cis import CisSettings
+    from milage.data import load_dataset
+    from milage.evaluate import oracle_prediction, variance_explained
+
+    d = tmp_path_factory.mktemp("medium_trained")
+    prepared = prepare(d, n_individuals=449, n_tissues=8, n_genes=400, n_snps=4000,
+                       genome_scale=0.03, cis_window=200_000, n_factors=4, module_size=60,
+                       snps_per_factor=3, min_tissue_fraction=0.4)
+    ds = load_dataset(prepared)
+    truth = dict(np.load(d / "tiny.npz"))
+    fit = cis.fit_genes(ds, np.arange(len(ds.genes)), CisSettings(threads=2))
+    cis_pred = cis.predict(ds, fit.weights, fit.intercepts)
+    test_ve = {"cis": variance_explained(ds, cis_pred, "cis").set_index("split")["ve"]["test"],
+               "oracle": variance_explained(ds, oracle_prediction(ds, truth), "oracle")
+               .set_index("split")["ve"]["test"]}
+    data = trans.trans_data(ds, ds.expression - cis_pred)
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["trans"]
+    params = {}
+    for kind in models.MODELS:
+        model, _ = train.fit_model(kind, data, ds.genes[["cis_start", "cis_stop"]].to_numpy(),
+                                   init.InitSettings(**{**config["init"], "n_factors": 4}),
+                                   train.TrainSettings(**config["train"]))
+        test_ve[kind] = trans.split_ve(data, trans.predict_samples(model, data))["test"]
+        trans.save_params(model, data, d / f"{kind}.npz")
+        params[kind] = dict(np.load(d / f"{kind}.npz"))
+    return SimpleNamespace(ds=ds, truth=truth, params=params, test_ve=test_ve)

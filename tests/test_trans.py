@@ -11,8 +11,6 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from conftest import REPO
 from keras import ops
 from scipy.special import expit
 from sklearn.linear_model import Lasso
@@ -205,41 +203,11 @@ def test_a_training_step_runs_under_jax(tmp_path):
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
 
 
-@pytest.fixture(scope="module")
-def medium_trans(tmp_path_factory):
-    """449 individuals, 8 tissues, 400 genes, 4 planted factors of 3 trans-eQTLs each."""
-    from conftest import prepare
-
-    from milage import cis
-    from milage.cis import CisSettings
-    from milage.data import load_dataset
-    from milage.evaluate import oracle_prediction, variance_explained
-
-    d = tmp_path_factory.mktemp("medium_trans")
-    prepared = prepare(d, n_individuals=449, n_tissues=8, n_genes=400, n_snps=4000,
-                       genome_scale=0.03, cis_window=200_000, n_factors=4, module_size=60,
-                       snps_per_factor=3, min_tissue_fraction=0.4)
-    ds = load_dataset(prepared)
-    fit = cis.fit_genes(ds, np.arange(len(ds.genes)), CisSettings(threads=2))
-    cis_pred = cis.predict(ds, fit.weights, fit.intercepts)
-    test_ve = {"cis": variance_explained(ds, cis_pred, "cis").set_index("split")["ve"]["test"],
-               "oracle": variance_explained(ds, oracle_prediction(ds, dict(np.load(
-                   d / "tiny.npz"))), "oracle").set_index("split")["ve"]["test"]}
-    data = trans.trans_data(ds, ds.expression - cis_pred)
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["trans"]
-    for kind in models.MODELS:
-        model, _ = train.fit_model(kind, data, ds.genes[["cis_start", "cis_stop"]].to_numpy(),
-                                   init.InitSettings(**{**config["init"], "n_factors": 4}),
-                                   train.TrainSettings(**config["train"]))
-        test_ve[kind] = trans.split_ve(data, trans.predict_samples(model, data))["test"]
-    return test_ve
-
-
-def test_trans_models_explain_the_planted_trans_variance(medium_trans):
+def test_trans_models_explain_the_planted_trans_variance(medium_trained):
     """Thresholds from measurement (test VE: cis 0.419, oracle 0.537, ml 0.486, nn 0.501,
     tm 0.513): every model gains at least 0.06 over cis-only; TM comes within 0.03 of the
     oracle, NN within 0.045 and ML within 0.06 (the issue asks 0.03 of ML and NN: not met)."""
-    ve = medium_trans
+    ve = medium_trained.test_ve
     assert ve["oracle"] == pytest.approx(0.537, abs=0.02)
     for kind in models.MODELS:
         assert ve[kind] > ve["cis"] + 0.06, kind
