@@ -12,6 +12,7 @@ min_version("9.0")
 # The workflow reads its settings with the library of this checkout (scripts do the same).
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 
+from milage.errors import MilageError
 from milage.workflow import raw_inputs
 
 validate(config, schema="../../config/schema.yaml")
@@ -67,6 +68,16 @@ def prepared_inputs(wildcards):
 
 def truth_input(wildcards):
     return {"truth": RAW["truth"]} if RAW["truth"] else {}
+
+
+def gene_set_input(wildcards):
+    """The .gmt of the enrichment tables (the demo writes its own)."""
+    if not RAW["gene_sets"]:
+        raise MilageError(
+            "config inputs.gene_sets: the enrichment tables need a .gmt file. Fix: name "
+            "one (e.g. from MSigDB, gene symbols), or do not ask for results/*/tables/"
+        )
+    return RAW["gene_sets"]
 
 
 def cis_settings(baseline=False):
@@ -135,6 +146,11 @@ def all_outputs():
     predicted = (
         [f"{R}/predicted/{t['eqtl_model']}"] if config["predict"]["genotypes"] else []
     )
+    tables = (
+        [f"{R}/tables/table1_overlap.tsv", f"{R}/tables/table2_mtgsea.tsv"]
+        if RAW["gene_sets"]
+        else []
+    )
     return (
         prepared_inputs(None)
         + [
@@ -145,4 +161,5 @@ def all_outputs():
         ]
         + sweep
         + predicted
+        + tables
     )

@@ -1,0 +1,35 @@
+# The paper's enrichment tables (section 3.2.4) for one trained model: Table 1, overlaps of
+# each tissue's top factor genes with the gene sets; Table 2, MTGSEA with its permutation null.
+# Without a .gmt (real data, inputs.gene_sets empty) the tables are not part of `all`.
+
+
+rule enrichment_tables:
+    input:
+        prepared_inputs,
+        params=f"{R}/trans/{config['enrichment']['model']}/params.npz",
+        gmt=gene_set_input,
+    output:
+        overlap=f"{R}/tables/table1_overlap.tsv",
+        mtgsea=f"{R}/tables/table2_mtgsea.tsv",
+    log:
+        f"{R}/logs/enrichment_tables.log",
+    benchmark:
+        f"{R}/benchmarks/enrichment_tables.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        prepared=PREP,
+        gene_key=config["enrichment"]["gene_key"],
+        top_genes=config["enrichment"]["top_genes"],
+        pairs=config["enrichment"]["pairs"],
+        permutations=config["enrichment"]["permutations"],
+        fdr=config["enrichment"]["fdr"],
+        weight=config["enrichment"]["weight"],
+        min_size=config["enrichment"]["min_size"],
+        max_size=config["enrichment"]["max_size"],
+        seed=config["seed"],
+    script:
+        "../../scripts/enrichment_tables.py"
