@@ -78,7 +78,8 @@ def tiny_prepared(tmp_path_factory):
 def medium_trained(tmp_path_factory):
     """449 individuals, 8 tissues (4 planted groups, Testis the outlier), 400 genes, 4 planted
     factors of 3 trans-eQTLs each; cis fitted, then ML, NN and TM trained with the demo's
-    settings. Returns ds, truth, params (by model, as saved) and test_ve (cis, oracle, models).
+    settings. Returns ds, truth, params (by model, as saved), test_ve (cis, oracle, models)
+    and gmt (the cohort's gene sets: planted modules MODULE_Fxx and DECOY_xxx sets).
     """
     import yaml
 
@@ -108,4 +109,5 @@ def medium_trained(tmp_path_factory):
         test_ve[kind] = trans.split_ve(data, trans.predict_samples(model, data))["test"]
         trans.save_params(model, data, d / f"{kind}.npz")
         params[kind] = dict(np.load(d / f"{kind}.npz"))
-    return SimpleNamespace(ds=ds, truth=truth, params=params, test_ve=test_ve)
+    return SimpleNamespace(ds=ds, truth=truth, params=params, test_ve=test_ve,
+                           gmt=d / "tiny.gmt")

@@ -262,41 +262,38 @@ def enrichment_scores(scores: np.ndarray, sets: GeneSets,
     positive scores) and minimum (<= 0, near the bottom). GSEA's signed ES is the one of
     larger magnitude.
     """
-    ranked_weight = np.abs(scores)[np.argsort(-scores, kind="stable")] ** weight
-    high, low = running_sum_extremes(_hits(rank_positions(scores)[None], sets, ranked_weight),
-                                     len(scores))
+    high, low = set_extremes(scores, sets, rank_positions(scores)[None], weight)
     return high[0], low[0]
 
 
-def best_extremes(scores: np.ndarray, sets: GeneSets, positions: np.ndarray,
-                  weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """The best ES over all sets when gene g sits at rank position ``positions[p, g]``
-    (P x genes; the scores' ranked values stay): max over sets of es_pos, min of es_neg."""
+def set_extremes(scores: np.ndarray, sets: GeneSets, positions: np.ndarray,
+                 weight: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Every set's (es_pos, es_neg) (P x S each) when gene g sits at rank position
+    ``positions[p, g]`` (P x genes; the ranked scores stay where they are)."""
     ranked_weight = np.abs(scores)[np.argsort(-scores, kind="stable")] ** weight
-    high, low = running_sum_extremes(_hits(positions, sets, ranked_weight), len(scores))
-    return high.max(axis=1), low.min(axis=1)
+    return running_sum_extremes(_hits(positions, sets, ranked_weight), len(scores))
 
 
 def permutation_null(scores: np.ndarray, sets: GeneSets, n_permutations: int,
                      rng: np.random.Generator, weight: float = 1.0,
                      block_bytes: int = 2**25) -> tuple[np.ndarray, np.ndarray]:
-    """The best ES over all sets under gene permutations: (max over sets of es_pos, min over
-    sets of es_neg), one value per permutation.
+    """Every set's (es_pos, es_neg) under gene permutations (permutations x sets each).
 
     Each permutation assigns the genes to rank positions at random (the scores stay), the
-    same permutation for every set, so overlaps between sets are kept. Permutations run in
-    blocks of about ``block_bytes`` per P x L array.
+    same permutation for every set, so overlaps between sets are kept and the best ES over
+    the sets of one permutation is the paper's null. Permutations run in blocks of about
+    ``block_bytes`` per P x L array.
     """
     n = len(scores)
     block = max(1, block_bytes // (8 * int(sets.sizes.sum())))
-    best_high, best_low = [], []
+    highs, lows = [], []
     for start in range(0, n_permutations, block):
         size = min(block, n_permutations - start)
         positions = rng.permuted(np.tile(np.arange(n), (size, 1)), axis=1)   # P x genes
-        high, low = best_extremes(scores, sets, positions, weight)
-        best_high.append(high)
-        best_low.append(low)
-    return np.concatenate(best_high), np.concatenate(best_low)
+        high, low = set_extremes(scores, sets, positions, weight)
+        highs.append(high)
+        lows.append(low)
+    return np.concatenate(highs), np.concatenate(lows)
 
 
 def max_null_pvalue(observed: np.ndarray, null_best: np.ndarray, sign: int = 1) -> np.ndarray:
@@ -310,33 +307,66 @@ def max_null_pvalue(observed: np.ndarray, null_best: np.ndarray, sign: int = 1) 
     return (1 + reached) / (1 + len(null_best))
 
 
-def mtgsea_pair(scores: np.ndarray, sets: GeneSets, n_permutations: int,
-                rng: np.random.Generator, weight: float = 1.0) -> pd.DataFrame:
-    """MTGSEA of one ranking: rows gene_set, set_size, direction (+/-), es, p, fdr.
+# positive: sets among the largest loadings; negative: among the most negative (the paper's
+# two directions); absolute: among the largest |loading| whatever their sign (a factor that
+# raises some of a set's genes and lowers others, as the demo's planted modules do)
+DIRECTIONS = ("positive", "negative", "absolute")
 
-    The FDR is Benjamini-Hochberg over the sets, within each direction.
+
+def direction_table(sets: GeneSets, direction: str, observed: tuple[np.ndarray, np.ndarray],
+                    null: tuple[np.ndarray, np.ndarray]) -> pd.DataFrame:
+    """ES, NES and the paper's p-value of every set in one direction.
+
+    ``observed`` is (es_pos, es_neg) of the sets (S each) on the direction's ranking, ``null``
+    the same under the permutations (P x S each). Returns columns gene_set, set_size,
+    direction, es (negative for ``negative``), nes (es over the set's mean |ES| in that
+    direction under the permutations, as GSEA normalises), p (the chance that the best ES
+    over all sets under a permutation reaches es) and fdr (Benjamini-Hochberg over the sets).
     """
-    es_pos, es_neg = enrichment_scores(scores, sets, weight)
-    null_pos, null_neg = permutation_null(scores, sets, n_permutations, rng, weight)
+    index, sign = (1, -1) if direction == "negative" else (0, 1)
+    es, null = observed[index], null[index]                      # S, P x S
+    scale = np.abs(null).mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nes = np.where(scale > 0, es / scale, 0.0)
+    best = null.max(axis=1) if sign == 1 else null.min(axis=1)
+    p = max_null_pvalue(es, best, sign)
+    return pd.DataFrame({"gene_set": sets.names, "set_size": sets.sizes,
+                         "direction": direction, "es": es, "nes": nes, "p": p,
+                         "fdr": false_discovery_control(p, method="bh")})
+
+
+def mtgsea_pair(scores: np.ndarray, sets: GeneSets, n_permutations: int,
+                rng: np.random.Generator, weight: float = 1.0,
+                directions: Sequence[str] = DIRECTIONS) -> pd.DataFrame:
+    """MTGSEA of one gene loading vector: :func:`direction_table` of each direction, stacked.
+
+    ``positive`` and ``negative`` share the ranking by loading and its permutations;
+    ``absolute`` ranks by |loading| with permutations of its own.
+    """
+    runs = {}
     tables = []
-    for direction, es, null in (("+", es_pos, null_pos), ("-", es_neg, null_neg)):
-        p = max_null_pvalue(es, null, 1 if direction == "+" else -1)
-        tables.append(pd.DataFrame({"gene_set": sets.names, "set_size": sets.sizes,
-                                    "direction": direction, "es": es, "p": p,
-                                    "fdr": false_discovery_control(p, method="bh")}))
+    for direction in directions:
+        absolute = direction == "absolute"
+        if absolute not in runs:
+            ranking = np.abs(scores) if absolute else scores
+            high, low = enrichment_scores(ranking, sets, weight)
+            runs[absolute] = ((high, low),
+                              permutation_null(ranking, sets, n_permutations, rng, weight))
+        tables.append(direction_table(sets, direction, *runs[absolute]))
     return pd.concat(tables, ignore_index=True)
 
 
 def mtgsea_table(params: dict[str, np.ndarray], tissues: Sequence[str], sets: GeneSets,
                  pairs: Iterable[Sequence] = (), n_permutations: int = 1000, seed: int = 1,
-                 fdr: float = 0.1, weight: float = 1.0) -> pd.DataFrame:
+                 fdr: float = 0.1, weight: float = 1.0,
+                 directions: Sequence[str] = DIRECTIONS) -> pd.DataFrame:
     """Table 2 (MTGSEA) for (tissue, factor from 1) pairs; empty pairs: each tissue's most
     active factor.
 
     Returns one row per (pair, gene set, direction): tissue, factor, gene_set, set_size,
-    direction, es, p, fdr, significant (fdr < ``fdr``); within a pair sorted by p, then |es|
-    descending. Each pair's permutations are seeded by (seed, tissue index, factor), so a
-    pair's numbers do not depend on the other pairs.
+    direction, es, nes, p, fdr, significant (fdr < ``fdr``); within a pair sorted by p,
+    then |es| descending. Each pair's permutations are seeded by (seed, tissue index,
+    factor), so a pair's numbers do not depend on the other pairs.
     """
     tissues = list(tissues)
     tables = []
@@ -345,11 +375,12 @@ def mtgsea_table(params: dict[str, np.ndarray], tissues: Sequence[str], sets: Ge
         rng = np.random.default_rng([seed, k, factor])
         started = time.perf_counter()
         table = mtgsea_pair(gene_scores(params, k, factor - 1), sets, n_permutations, rng,
-                            weight)
+                            weight, directions)
         seconds = time.perf_counter() - started
-        log.info("%s factor %d: %d permutations x %d sets in %.2f s (%.2f s per 1,000)",
-                 tissue, factor, n_permutations, len(sets.names), seconds,
-                 1000 * seconds / max(n_permutations, 1))
+        log.info("%s factor %d: %d directions x %d permutations x %d sets in %.2f s "
+                 "(%.2f s per 1,000 permutations of one direction)", tissue, factor,
+                 len(directions), n_permutations, len(sets.names), seconds,
+                 1000 * seconds / max(n_permutations * len(directions), 1))
         table.insert(0, "factor", factor)
         table.insert(0, "tissue", tissue)
         order = np.lexsort((-table["es"].abs().to_numpy(), table["p"].to_numpy()))
