@@ -17,7 +17,7 @@ def main(sm):
     write_table(overlap_table(params, ds.tissues, sets, len(genes), p.top_genes),
                 sm.output.overlap)
     write_table(mtgsea_table(params, ds.tissues, sets, p.pairs, p.permutations, p.seed, p.fdr,
-                             p.weight), sm.output.mtgsea)
+                             p.weight, p.directions), sm.output.mtgsea)
 
 
 run(snakemake, main)  # noqa: F821

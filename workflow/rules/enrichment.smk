@@ -25,6 +25,7 @@ rule enrichment_tables:
         gene_key=config["enrichment"]["gene_key"],
         top_genes=config["enrichment"]["top_genes"],
         pairs=config["enrichment"]["pairs"],
+        directions=config["enrichment"]["directions"],
         permutations=config["enrichment"]["permutations"],
         fdr=config["enrichment"]["fdr"],
         weight=config["enrichment"]["weight"],
