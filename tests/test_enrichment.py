@@ -207,6 +207,7 @@ def test_index_gene_sets_filters_by_size_in_the_universe():
     gene_sets = en.index_gene_sets(sets, genes, min_size=4, max_size=20)
     assert gene_sets.names == ["OK"]
     assert_allclose(gene_sets.sizes, [10])
+    assert en.index_gene_sets(sets, genes, min_size=4, max_size=100).names == ["OK"]  # not all
     with pytest.raises(InputError, match="no set has 40 to 50 genes"):
         en.index_gene_sets(sets, genes, min_size=40, max_size=50)
 

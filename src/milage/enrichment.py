@@ -3,8 +3,9 @@
 Table 1 (:func:`overlap_table`): the top genes of each tissue's most active factor against
 every gene set, by the hypergeometric test. Table 2 (:func:`mtgsea_table`, MTGSEA): for
 (tissue, factor) pairs, genes ranked by their loading; the GSEA enrichment score (weight 1)
-of every gene set in both directions, and the paper's p-value: the chance that the best ES
-over all gene sets, under permutations of the genes, reaches the observed ES.
+of every gene set in both directions (and on the ranking by |loading|, for sets whose genes
+the factor moves either way), and the paper's p-value: the chance that the best ES over all
+gene sets, under permutations of the genes, reaches the observed ES.
 
 The running-sum kernel (:func:`running_sum_extremes`) is written here rather than called from
 gseapy because the null needs the ES of every gene set under the *same* gene permutation
@@ -97,7 +98,7 @@ def index_gene_sets(sets: dict[str, list[str]], genes: Sequence[str], min_size: 
     for name, listed in sets.items():
         found = index.get_indexer(listed)
         found = np.unique(found[found >= 0])
-        if min_size <= len(found) <= max_size:
+        if min_size <= len(found) <= min(max_size, len(index) - 1):   # all genes: no test
             names.append(name)
             members.append(found)
     log.info("%d of %d gene sets have %d to %d genes among the %d genes", len(names),
