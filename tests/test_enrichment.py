@@ -104,10 +104,9 @@ def test_mtgsea_pair_finds_the_planted_set_and_is_seeded():
     assert plus.loc["PLANTED", "p"] == pytest.approx(1 / 501)
     assert plus["p"].idxmin() == "PLANTED"
     assert plus.loc["PLANTED", "fdr"] < 0.1
-    assert plus.loc["PLANTED", "nes"] > 2
     assert not (table.loc[table["gene_set"] != "PLANTED", "fdr"] < 0.1).any()
     minus = table[table["direction"] == "negative"]
-    assert (minus["es"] <= 0).all() and (minus["nes"] <= 0).all()
+    assert (minus["es"] <= 0).all()
     # BH within the direction
     p = plus["p"].to_numpy()
     order = np.argsort(p)
