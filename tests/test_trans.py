@@ -106,6 +106,24 @@ def test_rank1_factorisation_recovers_a_planted_incomplete_matrix():
     np.testing.assert_allclose((w**2).mean(axis=0), 1.0)
 
 
+def test_relaxed_beta_keeps_the_planted_factors_and_removes_the_shrinkage():
+    """Each gene loads on its own planted factors; the refit finds exactly those and, with
+    little noise, their per-tissue coefficients (a LASSO would shrink them by ~lambda)."""
+    rng = np.random.default_rng(3)
+    n_ind, n_tis, n_fac, n_gene = 300, 4, 5, 6
+    f = rng.uniform(0.1, 0.9, (n_ind, n_fac))
+    beta = np.zeros((n_fac, n_tis, n_gene))
+    for j in range(n_gene):
+        beta[rng.choice(n_fac, 1 + j % 2, replace=False), :, j] = rng.uniform(1, 2, n_tis)
+    ind, tis = np.nonzero(rng.random((n_ind, n_tis)) < 0.5)
+    y = np.einsum("st,tsg->sg", f[ind], beta[:, tis]) + 0.3 + 0.01 * rng.standard_normal(
+        (len(ind), n_gene))
+    fit, b = init.relaxed_beta(f, init.TrainSamples(y, ind, tis), n_tis, lam=0.1)
+    np.testing.assert_array_equal(fit != 0, beta != 0)
+    np.testing.assert_allclose(fit, beta, atol=0.01)
+    np.testing.assert_allclose(b, 0.3, atol=0.01)
+
+
 def test_scale_unit_and_candidate_snps():
     f = init.scale_unit(np.array([[1.0, -3.0], [2.0, 5.0], [3.0, 1.0]]))
     np.testing.assert_allclose(f.min(axis=0), 0.1)
@@ -204,13 +222,13 @@ def test_a_training_step_runs_under_jax(tmp_path):
 
 
 def test_trans_models_explain_the_planted_trans_variance(medium_trained):
-    """Thresholds from measurement (test VE: cis 0.419, oracle 0.537, ml 0.486, nn 0.501,
-    tm 0.513): every model gains at least 0.06 over cis-only; TM comes within 0.03 of the
-    oracle, NN within 0.045 and ML within 0.06 (the issue asks 0.03 of ML and NN: not met)."""
+    """Thresholds from measurement (test VE: cis 0.419, oracle 0.537, ml 0.490, nn 0.509,
+    tm 0.513, beta refitted after training): every model gains at least 0.06 over cis-only;
+    NN and TM come within 0.03 of the oracle, ML within 0.055 (the issue asks 0.03: not met)."""
     ve = medium_trained.test_ve
     assert ve["oracle"] == pytest.approx(0.537, abs=0.02)
     for kind in models.MODELS:
         assert ve[kind] > ve["cis"] + 0.06, kind
     assert ve["tm"] > ve["oracle"] - 0.03
-    assert ve["nn"] > ve["oracle"] - 0.045
-    assert ve["ml"] > ve["oracle"] - 0.06
+    assert ve["nn"] > ve["oracle"] - 0.03
+    assert ve["ml"] > ve["oracle"] - 0.055

@@ -85,6 +85,28 @@ def init_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int, lam: float):
     return beta, b
 
 
+def relaxed_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int, lam: float):
+    """Relaxed group-LASSO of beta: the group-LASSO of :func:`init_beta` (penalty on the
+    standardised factors) selects each gene's factors, then per (gene, tissue) an
+    unpenalised least-squares fit on them removes the LASSO's shrinkage."""
+    sd = np.where(f.std(axis=0) > 0, f.std(axis=0), 1.0)
+    support = init_beta(f / sd, samples, n_tissues, lam)[0] != 0      # factors x tissues x genes
+    y = np.zeros((len(f), n_tissues, samples.residuals.shape[1]))
+    y[samples.individual, samples.tissue] = samples.residuals
+    seen = np.zeros((len(f), n_tissues))
+    seen[samples.individual, samples.tissue] = 1.0
+    beta = np.zeros(support.shape)
+    b = np.zeros((n_tissues, support.shape[2]))
+    for j in range(support.shape[2]):
+        keep = np.nonzero(support[:, :, j].any(axis=1))[0]
+        design = np.column_stack([np.ones(len(f)), f[:, keep]])            # individuals x p
+        gram = np.einsum("ik,ip,iq->kpq", seen, design, design)            # tissues x p x p
+        rhs = np.einsum("ik,ip->kp", y[:, :, j], design)
+        coef = np.linalg.solve(gram + 1e-8 * np.eye(len(keep) + 1), rhs[:, :, None])[:, :, 0]
+        b[:, j], beta[keep, :, j] = coef[:, 0], coef[:, 1:].T
+    return beta, b
+
+
 def rank1_factors(scores: np.ndarray, samples: TrainSamples, n_individuals: int,
                   n_tissues: int, iterations: int):
     """Per factor t, the rank-1 approximation F[i, t] W[k, t] of the incomplete

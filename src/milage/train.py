@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from milage.errors import MilageError
-from milage.init import InitSettings, initialise
+from milage.init import InitSettings, initialise, relaxed_beta, training_samples
 from milage.io import atomic_output
 from milage.models import TransModel, build_model, make_optimizer
 from milage.trans import TransData, predict_samples, set_params, split_ve
@@ -40,6 +40,7 @@ class TrainSettings:
     max_epochs: int = 200
     patience: int = 20              # epochs without a better validation VE before stopping
     checkpoint_every: int = 10      # epochs
+    refit_lambdas: tuple[float, ...] = ()   # relaxed group-LASSO refits of beta (ML, NN)
     seed: int = 1
 
 
@@ -146,7 +147,7 @@ def _record(model: TransModel, data: TransData, state: _State, loss: float) -> N
     ve = split_ve(data, predict_samples(model, data), ("train", "valid"))
     state.history.append({"epoch": state.epoch, "loss": loss,
                           **{f"ve_{k}": v for k, v in ve.items()}})
-    score = ve.get("valid", ve["train"])
+    score = _score(ve)
     if score > state.best:
         state.best, state.wait, state.best_weights = score, 0, model.get_weights()
     else:
@@ -161,4 +162,37 @@ def fit_model(kind: str, data: TransData, cis_windows: np.ndarray, init_settings
     model = build_model(kind, data.genotypes.shape[1], data.sample_of.shape[1],
                         data.residuals.shape[1], init_settings.n_factors)
     set_params(model, initialise(kind, data, cis_windows, init_settings))
-    return model, train(model, data, settings, checkpoint)
+    history = train(model, data, settings, checkpoint)
+    if settings.refit_lambdas and "beta" in model.penalised:
+        refit_beta(model, data, settings.refit_lambdas)
+    return model, history
+
+
+def refit_beta(model: TransModel, data: TransData, lambdas) -> None:
+    """Refit beta and b of a trained ML/NN model given its factors: the relaxed group-LASSO
+    (:func:`milage.init.relaxed_beta`) at each penalty; keep whichever of these and the
+    trained loadings has the best validation VE. Gradient training with a small L1 leaves
+    beta dense and shrunk; given the factors, beta is a convex problem solved exactly here."""
+    train_rows = data.rows("train")
+    f = keras.ops.convert_to_numpy(model.factors(data.genotypes[train_rows])).astype(np.float64)
+    samples = training_samples(data)
+    best = (_valid_ve(model, data), "trained", model.get_weights())
+    for lam in lambdas:
+        beta, b = relaxed_beta(f, samples, data.sample_of.shape[1], lam)
+        model.beta.assign(beta.astype("float32"))
+        model.b.assign(b.astype("float32"))
+        ve = _valid_ve(model, data)
+        log.info("refit of beta at lambda %g: valid VE %.4f", lam, ve)
+        if ve > best[0]:
+            best = (ve, f"lambda {lam:g}", model.get_weights())
+    model.set_weights(best[2])
+    log.info("beta kept: %s (valid VE %.4f)", best[1], best[0])
+
+
+def _valid_ve(model: TransModel, data: TransData) -> float:
+    return _score(split_ve(data, predict_samples(model, data), ("train", "valid")))
+
+
+def _score(ve: dict[str, float]) -> float:
+    """The VE model selection maximises: validation, or training without a validation split."""
+    return ve.get("valid", ve["train"])
