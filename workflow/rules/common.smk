@@ -125,13 +125,35 @@ def permutation_files(model):
     return [f"{R}/trans/permutations/{model}_{p}.params.npz" for p in range(n)]
 
 
+def sweep_histories():
+    """The training histories of the alpha-initialisation penalty sweep (Fig 4)."""
+    sweep = config["trans"]["sweep"]
+    return [
+        f"{R}/trans/sweep/{sweep['model']}_{penalty}.history.tsv"
+        for penalty in sweep["alpha_lambdas"]
+    ]
+
+
+def figure_files():
+    """The PNG of every figure (their PDF and TSV come with them)."""
+    a = config["analysis"]
+    figures = ["fig4_training"]
+    for model in a["cluster_models"]:
+        if model in TRANS_MODELS:
+            figures += [f"fig5_wpgma_{model}", f"fig6_mds_{model}"]
+    if "tm" in TRANS_MODELS:
+        figures += ["fig7_tm_activation", "fig8_tm_tissues"]
+    if a["factor_model"] in TRANS_MODELS:
+        figures += [
+            f"{fig}_{a['factor_model']}"
+            for fig in ("fig9_factors", "fig10_top_tissues")
+        ]
+    return [f"{R}/figures/{name}.png" for name in figures]
+
+
 def all_outputs():
     """Every final output of the workflow for this dataset."""
     t = config["trans"]
-    sweep = [
-        f"{R}/trans/sweep/{t['sweep']['model']}_{penalty}.history.tsv"
-        for penalty in t["sweep"]["alpha_lambdas"]
-    ]
     predicted = (
         [f"{R}/predicted/{t['eqtl_model']}"] if config["predict"]["genotypes"] else []
     )
@@ -143,6 +165,7 @@ def all_outputs():
             f"{R}/predictdb",
             f"{R}/trans/{t['eqtl_model']}/trans_eqtls.tsv",
         ]
-        + sweep
+        + sweep_histories()
+        + figure_files()
         + predicted
     )
