@@ -124,16 +124,25 @@ def fig5_dendrogram(similarity: TissueSimilarity, colours: list[str],
     return fig
 
 
+def _text_colour(background: str) -> str:
+    """Black or white, whichever reads better on ``background``."""
+    r, g, b, _ = to_rgba(background)
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+
+
 def _mds(ax: plt.Axes, table: pd.DataFrame, columns: list[str], colours: list[str],
          title: str) -> None:
-    """Tissues as numbered points on two MDS coordinates (rows with NaN skipped)."""
-    shown = table[columns].notna().all(axis=1).to_numpy()
+    """Tissues as numbered points on two MDS coordinates (rows with NaN skipped), one unit
+    the same length on both axes."""
+    shown = np.nonzero(table[columns].notna().all(axis=1).to_numpy())[0]
     xy = table.loc[shown, columns].to_numpy()
     ax.scatter(xy[:, 0], xy[:, 1], s=170, c=np.asarray(colours)[shown], edgecolors="black",
                linewidths=0.6, zorder=2)
-    for number, (x, y) in zip(np.nonzero(shown)[0] + 1, xy, strict=True):
-        ax.annotate(str(number), (x, y), ha="center", va="center", fontsize=7, zorder=3)
+    for row, (x, y) in zip(shown, xy, strict=True):
+        ax.annotate(str(row + 1), (x, y), ha="center", va="center", fontsize=7, zorder=3,
+                    color=_text_colour(colours[row]))
     ax.set(title=title, xlabel="MDS 1", ylabel="MDS 2")
+    ax.set_aspect("equal", adjustable="datalim")
     ax.margins(0.08)
     ax.grid(alpha=0.3)
 
@@ -141,36 +150,46 @@ def _mds(ax: plt.Axes, table: pd.DataFrame, columns: list[str], colours: list[st
 def _tissue_key(fig: plt.Figure, table: pd.DataFrame, colours: list[str]) -> None:
     """The legend that names the numbered tissues of the MDS panels (outliers marked)."""
     handles = [Line2D([], [], marker="o", ls="", ms=8, mfc=c, mec="black",
-                      label=f"{i}  {t}" + ("  (outlier)" if o else ""))
+                      label=f"{i}  {t}" + (" (outlier)" if o else ""))
                for i, (t, o, c) in enumerate(zip(table["tissue"], table["outlier"], colours,
                                                  strict=True), start=1)]
-    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
-               frameon=False, title="tissue", title_fontsize=9)
+    fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False,
+               title="tissue", title_fontsize=9)
 
 
 def fig6_mds(similarity: TissueSimilarity, colours: list[str], model: str) -> plt.Figure:
     """Fig 6: MDS of all tissues, and of the tissues that are not outliers."""
     table = similarity.table
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    fig, axes = plt.subplots(1, 2, figsize=(15, 6), layout="constrained")
     _mds(axes[0], table, ["mds1", "mds2"], colours, "(a) all tissues")
-    n_out = int(table["outlier"].sum())
     _mds(axes[1], table, ["mds1_inliers", "mds2_inliers"], colours,
-         f"(b) without the {n_out} outlier tissue{'s' * (n_out != 1)}")
+         _without_outliers(table))
     fig.suptitle(f"{model.upper()}: MDS of tissues, each by {_representation(model)}")
-    fig.tight_layout()
     _tissue_key(fig, table, colours)
     return fig
 
 
+def _without_outliers(table: pd.DataFrame) -> str:
+    """The title of an MDS panel without the outliers."""
+    n = int(table["outlier"].sum())
+    return f"(b) without the {n} outlier tissue{'s' * (n != 1)}"
+
+
 def _heatmap(ax: plt.Axes, values: np.ndarray, rows: list[str], columns: list[str],
              label: str) -> None:
-    """A diverging heat map centred on zero with a labelled colour bar."""
-    bound = float(np.abs(values).max()) or 1.0
+    """A diverging heat map centred on zero with a labelled colour bar.
+
+    The colour scale ends at the 99th percentile of |value|, so that a few extreme cells do
+    not wash out the rest; larger values take the end colours (arrows on the colour bar).
+    """
+    magnitude = np.abs(values)
+    bound = float(np.quantile(magnitude, 0.99)) or float(magnitude.max()) or 1.0
     image = ax.imshow(values, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto",
                       interpolation="nearest")
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
     ax.set_xticks(range(len(columns)), columns, fontsize=7, rotation=90)
-    ax.figure.colorbar(image, ax=ax, label=label, fraction=0.04, pad=0.02)
+    ax.figure.colorbar(image, ax=ax, label=label, fraction=0.04, pad=0.02,
+                       extend="both" if magnitude.max() > bound else "neither")
 
 
 def fig7_activation(activation: pd.DataFrame) -> plt.Figure:
@@ -187,16 +206,14 @@ def fig7_activation(activation: pd.DataFrame) -> plt.Figure:
 def fig8_tm_tissues(similarity: TissueSimilarity, colours: list[str]) -> plt.Figure:
     """Fig 8: WPGMA clustering and MDS (all tissues; outliers removed) of TM's W rows."""
     table = similarity.table
-    fig = plt.figure(figsize=(17, max(5.5, 0.28 * len(table) + 1.5)))
-    grid = fig.add_gridspec(1, 3, width_ratios=[1.2, 1, 1])
-    _dendrogram(fig.add_subplot(grid[0]), similarity, colours)
-    fig.axes[0].set_title("(a) WPGMA clustering")
-    n_out = int(table["outlier"].sum())
-    _mds(fig.add_subplot(grid[1]), table, ["mds1", "mds2"], colours, "(b) MDS, all tissues")
-    _mds(fig.add_subplot(grid[2]), table, ["mds1_inliers", "mds2_inliers"], colours,
-         f"(c) MDS without the {n_out} outlier tissue{'s' * (n_out != 1)}")
-    fig.suptitle("Tissues by their TM activation of the factors (rows of W)")
-    fig.tight_layout()
+    fig = plt.figure(figsize=(20, max(6.5, 0.28 * len(table) + 1.5)), layout="constrained")
+    dendrogram, mds_all, mds_in = fig.subplots(1, 3, width_ratios=[1.3, 1, 1])
+    _dendrogram(dendrogram, similarity, colours)
+    dendrogram.set_title("(a) WPGMA clustering")
+    _mds(mds_all, table, ["mds1", "mds2"], colours, "(b) MDS, all tissues")
+    _mds(mds_in, table, ["mds1_inliers", "mds2_inliers"], colours,
+         "(c)" + _without_outliers(table)[3:] + " (MDS)")
+    fig.suptitle("TM: tissues by their activation of the factors (rows of W)")
     _tissue_key(fig, table, colours)
     return fig
 
