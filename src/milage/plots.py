@@ -188,7 +188,7 @@ def _heatmap(ax: plt.Axes, values: np.ndarray, rows: list[str], columns: list[st
                       interpolation="nearest")
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
     ax.set_xticks(range(len(columns)), columns, fontsize=7, rotation=90)
-    ax.figure.colorbar(image, ax=ax, label=label, fraction=0.04, pad=0.02,
+    ax.figure.colorbar(image, ax=ax, label=label, fraction=0.04, pad=0.02, aspect=35,
                        extend="both" if magnitude.max() > bound else "neither")
 
 
