@@ -37,9 +37,11 @@ def tissue_colours(tissues: list[str], table: pd.DataFrame) -> list[str]:
 def save(fig: plt.Figure, *paths: str | os.PathLike) -> None:
     """Write ``fig`` to each path (format from the suffix) atomically, then close it."""
     for path in paths:
+        kind = os.path.splitext(path)[1][1:]
         with atomic_output(path) as tmp:
-            fig.savefig(tmp, format=os.path.splitext(path)[1][1:], dpi=150,
-                        bbox_inches="tight")
+            # no creation date in the PDF: the same numbers give the same bytes
+            fig.savefig(tmp, format=kind, dpi=150, bbox_inches="tight",
+                        metadata={"CreationDate": None} if kind == "pdf" else None)
     plt.close(fig)
 
 

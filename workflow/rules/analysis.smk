@@ -1,23 +1,6 @@
 # The paper's figures (section 3.2, Figs 4-10): one rule per figure, each writing PNG, PDF
 # and the numbers behind it (TSV) to figures/; the PNGs go into `snakemake --report`.
 
-A = config["analysis"]
-TISSUE_COLOURS = str(RESOURCES / "tissues.tsv")
-
-
-def figure_outputs(name, caption, **labels):
-    """PNG (in the report, with its caption), PDF and TSV of one figure."""
-    return {
-        "png": report(
-            f"{R}/figures/{name}.png",
-            caption=f"../report/{caption}.rst",
-            category="Figures",
-            labels={"figure": caption.split("_")[0], **labels},
-        ),
-        "pdf": f"{R}/figures/{name}.pdf",
-        "tsv": f"{R}/figures/{name}.tsv",
-    }
-
 
 rule fig4_training:
     input:

@@ -102,6 +102,7 @@ def cis_chunk_files(suffix):
 
 
 TRANS_MODELS = config["trans"]["models"]
+A = config["analysis"]
 
 
 def trans_init_settings(**overrides):
@@ -136,19 +137,33 @@ def sweep_histories():
 
 def figure_files():
     """The PNG of every figure (their PDF and TSV come with them)."""
-    a = config["analysis"]
     figures = ["fig4_training"]
-    for model in a["cluster_models"]:
+    for model in A["cluster_models"]:
         if model in TRANS_MODELS:
             figures += [f"fig5_wpgma_{model}", f"fig6_mds_{model}"]
     if "tm" in TRANS_MODELS:
         figures += ["fig7_tm_activation", "fig8_tm_tissues"]
-    if a["factor_model"] in TRANS_MODELS:
-        figures += [
-            f"{fig}_{a['factor_model']}"
-            for fig in ("fig9_factors", "fig10_top_tissues")
-        ]
+    if A["factor_model"] in TRANS_MODELS:
+        model = A["factor_model"]
+        figures += [f"fig9_factors_{model}", f"fig10_top_tissues_{model}"]
     return [f"{R}/figures/{name}.png" for name in figures]
+
+
+TISSUE_COLOURS = str(RESOURCES / "tissues.tsv")
+
+
+def figure_outputs(name, caption, **labels):
+    """PNG (in the report, with its caption), PDF and TSV of one figure."""
+    return {
+        "png": report(
+            f"{R}/figures/{name}.png",
+            caption=f"../report/{caption}.rst",
+            category="Figures",
+            labels={"figure": caption.split("_")[0], **labels},
+        ),
+        "pdf": f"{R}/figures/{name}.pdf",
+        "tsv": f"{R}/figures/{name}.tsv",
+    }
 
 
 def all_outputs():
