@@ -146,9 +146,12 @@ def _overlapping_labels(fig) -> list[tuple[str, str]]:
             and box_a.intersection(box_a, box_b).height > 1]
 
 
-def test_every_figure_draws_28_tissues_without_overlapping_labels(tmp_path):
-    params, tissues, _ = _planted_params(n_factors=60)
-    tm, _, _ = _planted_params(n_factors=20, kind="tm")
+@pytest.mark.parametrize("n_tissues, n_factors", [(28, 60), (8, 4)])
+def test_every_figure_draws_without_overlapping_labels(tmp_path, n_tissues, n_factors):
+    """28 GTEx tissues with 60 factors (more than Figs 9 and 10 show), and the tiny
+    workflow's shape."""
+    params, tissues, _ = _planted_params(n_tissues, n_factors)
+    tm, _, _ = _planted_params(n_tissues, min(n_factors, 20), kind="tm")
     colours = plots.tissue_colours(tissues, tissue_table())
     sim = analysis.tissue_similarity(params, tissues, 3.5, seed=1)
     sim_tm = analysis.tissue_similarity(tm, tissues, 3.5, seed=1)

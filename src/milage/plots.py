@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from scipy.cluster import hierarchy  # noqa: E402
 
 from milage.analysis import TissueSimilarity  # noqa: E402
@@ -238,6 +239,7 @@ def fig9_factors(summary: pd.DataFrame, model: str) -> plt.Figure:
     ax_b.set_xlim(ax_h.get_xlim())
     ax_b.set_xticks(range(len(factors)), factors, fontsize=7, rotation=90)
     ax_b.set(xlabel="factor", ylabel="SNPs with\nnon-zero alpha")
+    ax_b.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax_b.grid(axis="y", alpha=0.3)
     # keep the bars under the heat map (not under its colour bar)
     fig.canvas.draw()
