@@ -113,7 +113,7 @@ def _dendrogram(ax: plt.Axes, similarity: TissueSimilarity, colours: list[str]) 
 
 def _representation(model: str) -> str:
     """What a tissue is in Figs 5, 6 and 8 (see milage.analysis.tissue_representation)."""
-    return "its row of W" if model == "tm" else "its loadings beta_k"
+    return "its row of W" if model == "tm" else r"its loadings $\beta_k$"
 
 
 def fig5_dendrogram(similarity: TissueSimilarity, colours: list[str],
@@ -196,26 +196,28 @@ def _heatmap(ax: plt.Axes, values: np.ndarray, rows: list[str], columns: list[st
 
 
 def fig7_activation(activation: pd.DataFrame) -> plt.Figure:
-    """Fig 7: TM's tissue x factor activation W (rows in WPGMA order)."""
+    """Fig 7: TM's tissue x factor activation W (rows in the WPGMA order of Fig 8)."""
     factors = list(activation.columns[1:])
     fig, ax = plt.subplots(figsize=(3 + 0.3 * len(factors), 0.28 * len(activation) + 1.5))
-    _heatmap(ax, activation[factors].to_numpy(), list(activation["tissue"]), factors,
-             "W: activation of the factor in the tissue")
+    # bottom to top, as the leaves of Fig 8's dendrogram
+    _heatmap(ax, activation[factors].to_numpy()[::-1], list(activation["tissue"])[::-1],
+             factors, "W: activation of the factor in the tissue")
     ax.set(xlabel="factor", title="TM tissue activation of factors")
     fig.tight_layout()
     return fig
 
 
 def fig8_tm_tissues(similarity: TissueSimilarity, colours: list[str]) -> plt.Figure:
-    """Fig 8: WPGMA clustering and MDS (all tissues; outliers removed) of TM's W rows."""
+    """Fig 8: WPGMA clustering (left) and MDS (right: all tissues; outliers removed) of the
+    rows of TM's W."""
     table = similarity.table
-    fig = plt.figure(figsize=(20, max(6.5, 0.28 * len(table) + 1.5)), layout="constrained")
-    dendrogram, mds_all, mds_in = fig.subplots(1, 3, width_ratios=[1.3, 1, 1])
-    _dendrogram(dendrogram, similarity, colours)
-    dendrogram.set_title("(a) WPGMA clustering")
-    _mds(mds_all, table, ["mds1", "mds2"], colours, "(b) MDS, all tissues")
-    _mds(mds_in, table, ["mds1_inliers", "mds2_inliers"], colours,
-         "(c)" + _without_outliers(table)[3:] + " (MDS)")
+    fig = plt.figure(figsize=(16, max(8.0, 0.32 * len(table) + 1.5)), layout="constrained")
+    axes = fig.subplot_mosaic([["a", "b"], ["a", "c"]], width_ratios=[1.1, 1])
+    _dendrogram(axes["a"], similarity, colours)
+    axes["a"].set_title("(a) WPGMA clustering")
+    _mds(axes["b"], table, ["mds1", "mds2"], colours, "(b) MDS, all tissues")
+    _mds(axes["c"], table, ["mds1_inliers", "mds2_inliers"], colours,
+         "(c) MDS" + _without_outliers(table)[3:])
     fig.suptitle("TM: tissues by their activation of the factors (rows of W)")
     _tissue_key(fig, table, colours)
     return fig
