@@ -46,14 +46,44 @@ def save(fig: plt.Figure, *paths: str | os.PathLike) -> None:
     plt.close(fig)
 
 
+def _ve_bottom(curves: pd.DataFrame) -> float:
+    """The lower VE limit of Fig 4: a little below the cis lines and every curve's start, so
+    that a diverging epoch does not squash the curves (it is noted as off scale)."""
+    anchors = curves[curves["curve"].eq("cis") | curves["epoch"].eq(0)
+                     | curves["split"].eq("test")]["ve"]
+    return float(anchors.min()) - 0.03
+
+
+def _plot_curve(ax: plt.Axes, part: pd.DataFrame, bottom: float, name: str,
+                **style) -> str | None:
+    """Draw one VE curve; return a note on its minimum when that falls below ``bottom``."""
+    ax.plot(part["epoch"], part["ve"], **style)
+    low = part.loc[part["ve"].idxmin()]
+    if low["ve"] < bottom:
+        return f"{name} down to {low['ve']:.3g} (epoch {low['epoch']:.0f})"
+    return None
+
+
+def _note_off_scale(ax: plt.Axes, notes: list[str | None]) -> None:
+    """List the curves that leave the panel at the bottom, in its lower right corner."""
+    notes = [n for n in notes if n]
+    if notes:
+        ax.text(0.98, 0.03, "off scale below:\n" + "\n".join(notes), transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=8,
+                bbox={"facecolor": "white", "edgecolor": "#999999", "alpha": 0.9})
+
+
 def fig4_training(curves: pd.DataFrame) -> plt.Figure:
     """Fig 4: variance explained over training (a) per model, (b) per alpha-init penalty.
 
     ``curves`` is :func:`milage.analysis.training_curves`: cis as horizontal lines, models as
     train (solid) and validation (dashed) curves with the test VE as a star at the kept epoch.
     """
-    fig, (ax_m, ax_s) = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
+    fig, (ax_m, ax_s) = plt.subplots(1, 2, figsize=(13, 5.5), sharey=True,
+                                     layout="constrained")
+    bottom = _ve_bottom(curves)
     models = curves[curves["panel"] == "models"]
+    notes = []
     for (curve, split), part in models.groupby(["curve", "split"], sort=False):
         colour = MODEL_COLOURS.get(curve, "black")
         if curve == "cis":
@@ -62,7 +92,9 @@ def fig4_training(curves: pd.DataFrame) -> plt.Figure:
         elif split == "test":
             ax_m.plot(part["epoch"], part["ve"], "*", ms=14, color=colour, mec="black")
         else:
-            ax_m.plot(part["epoch"], part["ve"], SPLIT_STYLES[split], color=colour)
+            notes.append(_plot_curve(ax_m, part, bottom, f"{curve.upper()} {split}",
+                                     color=colour, ls=SPLIT_STYLES[split]))
+    _note_off_scale(ax_m, notes)
     handles = [Line2D([], [], color=c, lw=2, label=m.upper() if m != "cis" else "cis only")
                for m, c in MODEL_COLOURS.items() if m in set(models["curve"])]
     handles += [Line2D([], [], color="black", ls="-", label="train"),
@@ -70,24 +102,26 @@ def fig4_training(curves: pd.DataFrame) -> plt.Figure:
                 Line2D([], [], color="black", ls=":", label="test (cis)"),
                 Line2D([], [], color="black", marker="*", ls="", ms=12,
                        label="test (kept epoch)")]
-    ax_m.legend(handles=handles, fontsize=9, loc="lower right", ncol=2)
+    ax_m.legend(handles=handles, fontsize=9, loc="upper center", ncol=4,
+                bbox_to_anchor=(0.5, -0.13))
     ax_m.set(title="(a) cis and the three trans models", xlabel="epoch",
              ylabel="variance explained (cis + trans)")
     sweep = curves[(curves["panel"] == "sweep") & (curves["split"] == "valid")]
     penalties = list(dict.fromkeys(sweep["curve"]))
-    for i, penalty in enumerate(penalties):
-        part = sweep[sweep["curve"] == penalty]
-        ax_s.plot(part["epoch"], part["ve"], color=plt.cm.viridis(i / max(1, len(penalties) - 1)
-                                                                   * 0.85),
-                  label=f"alpha penalty {penalty}")
+    notes = [_plot_curve(ax_s, sweep[sweep["curve"] == penalty], bottom, f"penalty {penalty}",
+                         color=plt.cm.viridis(0.85 * i / max(1, len(penalties) - 1)),
+                         label=f"alpha penalty {penalty}")
+             for i, penalty in enumerate(penalties)]
+    _note_off_scale(ax_s, notes)
     cis_valid = models[(models["curve"] == "cis") & (models["split"] == "valid")]["ve"]
     ax_s.axhline(cis_valid.iloc[0], color=MODEL_COLOURS["cis"], ls="--", lw=1.2,
                  label="cis only (validation)")
-    ax_s.legend(fontsize=9, loc="lower right")
+    ax_s.legend(fontsize=9, loc="upper center", ncol=3, bbox_to_anchor=(0.5, -0.13))
     ax_s.set(title="(b) alpha-initialisation penalty sweep (validation)", xlabel="epoch")
+    shown = curves["ve"][curves["ve"] >= bottom]
+    ax_m.set_ylim(bottom, float(shown.max()) + 0.02)
     for ax in (ax_m, ax_s):
         ax.grid(alpha=0.3)
-    fig.tight_layout()
     return fig
 
 
