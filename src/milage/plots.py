@@ -118,10 +118,11 @@ def fig4_training(curves: pd.DataFrame) -> plt.Figure:
                  label="cis only (validation)")
     ax_s.legend(fontsize=9, loc="upper center", ncol=3, bbox_to_anchor=(0.5, -0.13))
     ax_s.set(title="(b) alpha-initialisation penalty sweep (validation)", xlabel="epoch")
-    shown = curves["ve"][curves["ve"] >= bottom]
-    ax_m.set_ylim(bottom, float(shown.max()) + 0.02)
+    drawn = pd.concat([models["ve"], sweep["ve"]])
+    ax_m.set_ylim(bottom, float(drawn[drawn >= bottom].max()) + 0.02)
     for ax in (ax_m, ax_s):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return fig
 
 
