@@ -1,10 +1,16 @@
 """Figures 4-10: their numbers against constructed inputs and the planted truth of the
 medium cohort, and the figures themselves (drawn, saved, labels not overlapping)."""
 
+import re
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tissue_table
+import yaml
+from conftest import REPO, tissue_table
+from docutils.core import publish_parts
+from jinja2 import Environment, StrictUndefined
 from scipy.spatial.distance import pdist, squareform
 
 from milage import analysis, plots
@@ -201,14 +207,6 @@ def test_wpgma_and_mds_outliers_recover_the_planted_tissues(medium_trained, mode
 def test_report_captions_exist_and_are_valid_restructured_text():
     """Every caption a rule names exists; every caption renders (Jinja, as Snakemake does,
     then docutils) without a warning, e.g. from |x| read as a substitution."""
-    import re
-    from types import SimpleNamespace
-
-    import yaml
-    from conftest import REPO
-    from docutils.core import publish_parts
-    from jinja2 import Environment, StrictUndefined
-
     rules = "\n".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
     named = re.findall(r'caption="\.\./report/([\w.]+)"', rules)
     named += [f"{n}.rst" for n in re.findall(r'figure_outputs\(\s*"[^"]+",\s*"(\w+)"', rules)]
