@@ -201,16 +201,16 @@ def fig6_mds(similarity: TissueSimilarity, colours: list[str], model: str) -> pl
     fig, axes = plt.subplots(1, 2, figsize=(15, 6), layout="constrained")
     _mds(axes[0], table, ["mds1", "mds2"], colours, "(a) all tissues")
     _mds(axes[1], table, ["mds1_inliers", "mds2_inliers"], colours,
-         _without_outliers(table))
+         _without_outliers(table, "(b)"))
     fig.suptitle(f"{model.upper()}: MDS of tissues, each by {_representation(model)}")
     _tissue_key(fig, table, colours)
     return fig
 
 
-def _without_outliers(table: pd.DataFrame) -> str:
-    """The title of an MDS panel without the outliers."""
+def _without_outliers(table: pd.DataFrame, prefix: str) -> str:
+    """The title of an MDS panel without the outliers, after ``prefix``."""
     n = int(table["outlier"].sum())
-    return f"(b) without the {n} outlier tissue{'s' * (n != 1)}"
+    return f"{prefix} without the {n} outlier tissue{'s' * (n != 1)}"
 
 
 def _heatmap(ax: plt.Axes, values: np.ndarray, rows: list[str], columns: list[str],
@@ -252,7 +252,7 @@ def fig8_tm_tissues(similarity: TissueSimilarity, colours: list[str]) -> plt.Fig
     axes["a"].set_title("(a) WPGMA clustering")
     _mds(axes["b"], table, ["mds1", "mds2"], colours, "(b) MDS, all tissues")
     _mds(axes["c"], table, ["mds1_inliers", "mds2_inliers"], colours,
-         "(c) MDS" + _without_outliers(table)[3:])
+         _without_outliers(table, "(c) MDS"))
     fig.suptitle("TM: tissues by their activation of the factors (rows of W)")
     _tissue_key(fig, table, colours)
     return fig
