@@ -113,6 +113,7 @@ def cis_chunk_files(suffix):
 
 
 TRANS_MODELS = config["trans"]["models"]
+A = config["analysis"]
 
 
 def trans_init_settings(**overrides):
@@ -136,13 +137,49 @@ def permutation_files(model):
     return [f"{R}/trans/permutations/{model}_{p}.params.npz" for p in range(n)]
 
 
+def sweep_histories():
+    """The training histories of the alpha-initialisation penalty sweep (Fig 4)."""
+    sweep = config["trans"]["sweep"]
+    return [
+        f"{R}/trans/sweep/{sweep['model']}_{penalty}.history.tsv"
+        for penalty in sweep["alpha_lambdas"]
+    ]
+
+
+def figure_files():
+    """The PNG of every figure (their PDF and TSV come with them)."""
+    figures = ["fig4_training"]
+    for model in A["cluster_models"]:
+        if model in TRANS_MODELS:
+            figures += [f"fig5_wpgma_{model}", f"fig6_mds_{model}"]
+    if "tm" in TRANS_MODELS:
+        figures += ["fig7_tm_activation", "fig8_tm_tissues"]
+    if A["factor_model"] in TRANS_MODELS:
+        model = A["factor_model"]
+        figures += [f"fig9_factors_{model}", f"fig10_top_tissues_{model}"]
+    return [f"{R}/figures/{name}.png" for name in figures]
+
+
+TISSUE_COLOURS = str(RESOURCES / "tissues.tsv")
+
+
+def figure_outputs(name, caption, **labels):
+    """PNG (in the report, with its caption), PDF and TSV of one figure."""
+    return {
+        "png": report(
+            f"{R}/figures/{name}.png",
+            caption=f"../report/{caption}.rst",
+            category="Figures",
+            labels={"figure": caption.split("_")[0], **labels},
+        ),
+        "pdf": f"{R}/figures/{name}.pdf",
+        "tsv": f"{R}/figures/{name}.tsv",
+    }
+
+
 def all_outputs():
     """Every final output of the workflow for this dataset."""
     t = config["trans"]
-    sweep = [
-        f"{R}/trans/sweep/{t['sweep']['model']}_{penalty}.history.tsv"
-        for penalty in t["sweep"]["alpha_lambdas"]
-    ]
     predicted = (
         [f"{R}/predicted/{t['eqtl_model']}"] if config["predict"]["genotypes"] else []
     )
@@ -159,7 +196,8 @@ def all_outputs():
             f"{R}/predictdb",
             f"{R}/trans/{t['eqtl_model']}/trans_eqtls.tsv",
         ]
-        + sweep
+        + sweep_histories()
+        + figure_files()
         + predicted
         + tables
     )

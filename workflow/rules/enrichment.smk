@@ -9,8 +9,18 @@ rule enrichment_tables:
         params=f"{R}/trans/{config['enrichment']['model']}/params.npz",
         gmt=gene_set_input,
     output:
-        overlap=f"{R}/tables/table1_overlap.tsv",
-        mtgsea=f"{R}/tables/table2_mtgsea.tsv",
+        overlap=report(
+            f"{R}/tables/table1_overlap.tsv",
+            caption="../report/table1_overlap.rst",
+            category="Tables",
+            labels={"table": "Table 1: overlap enrichment"},
+        ),
+        mtgsea=report(
+            f"{R}/tables/table2_mtgsea.tsv",
+            caption="../report/table2_mtgsea.rst",
+            category="Tables",
+            labels={"table": "Table 2: MTGSEA"},
+        ),
     log:
         f"{R}/logs/enrichment_tables.log",
     benchmark:

@@ -75,7 +75,12 @@ rule trans_eqtls:
         params=f"{R}/trans/{{model}}/params.npz",
         permuted=lambda wc: permutation_files(wc.model),
     output:
-        eqtls=f"{R}/trans/{{model}}/trans_eqtls.tsv",
+        eqtls=report(
+            f"{R}/trans/{{model}}/trans_eqtls.tsv",
+            caption="../report/trans_eqtls.rst",
+            category="Tables",
+            labels={"table": "trans-eQTLs", "model": "{model}"},
+        ),
         fdr=f"{R}/trans/{{model}}/trans_eqtl_fdr.tsv",
     log:
         f"{R}/logs/trans_eqtls/{{model}}.log",
@@ -100,7 +105,12 @@ rule evaluate:
         cis=f"{R}/evaluation/variance_explained_cis.tsv",
         models=expand(f"{R}/trans/{{model}}/predictions.npy", model=TRANS_MODELS),
     output:
-        ve=f"{R}/evaluation/variance_explained.tsv",
+        ve=report(
+            f"{R}/evaluation/variance_explained.tsv",
+            caption="../report/variance_explained.rst",
+            category="Tables",
+            labels={"table": "variance explained"},
+        ),
         tissues=f"{R}/evaluation/r2_by_tissue.tsv",
         genes=f"{R}/evaluation/r2_by_gene.tsv",
     log:

@@ -1,0 +1,23 @@
+"""Rule fig5_dendrogram: WPGMA clustering of the tissues by one model's loadings."""
+
+import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
+import numpy as np
+
+from milage import plots
+from milage.analysis import tissue_similarity
+from milage.data import load_dataset
+from milage.io import read_table, write_table
+from milage.workflow import run
+
+
+def main(sm):
+    tissues = load_dataset(sm.params.prepared).tissues
+    similarity = tissue_similarity(dict(np.load(sm.input.params)), tissues,
+                                   sm.params.outlier_threshold, sm.params.seed)
+    write_table(similarity.linkage_table(), sm.output.tsv)
+    colours = plots.tissue_colours(tissues, read_table(sm.input.colours))
+    figure = plots.fig5_dendrogram(similarity, colours, sm.params.model)
+    plots.save(figure, sm.output.png, sm.output.pdf)
+
+
+run(snakemake, main)  # noqa: F821

@@ -1,0 +1,20 @@
+"""Rule fig7_activation: the TM model's tissue x factor activation W as a heat map."""
+
+import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
+import numpy as np
+
+from milage import plots
+from milage.analysis import tissue_activation
+from milage.data import load_dataset
+from milage.io import write_table
+from milage.workflow import run
+
+
+def main(sm):
+    tissues = load_dataset(sm.params.prepared).tissues
+    activation = tissue_activation(dict(np.load(sm.input.params)), tissues)
+    write_table(activation, sm.output.tsv)
+    plots.save(plots.fig7_activation(activation), sm.output.png, sm.output.pdf)
+
+
+run(snakemake, main)  # noqa: F821

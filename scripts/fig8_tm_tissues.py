@@ -1,0 +1,23 @@
+"""Rule fig8_tm_tissues: WPGMA clustering and MDS of the tissues by the TM model's W."""
+
+import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
+import numpy as np
+
+from milage import plots
+from milage.analysis import tissue_similarity
+from milage.data import load_dataset
+from milage.io import read_table, write_table
+from milage.workflow import run
+
+
+def main(sm):
+    tissues = load_dataset(sm.params.prepared).tissues
+    similarity = tissue_similarity(dict(np.load(sm.input.params)), tissues,
+                                   sm.params.outlier_threshold, sm.params.seed)
+    write_table(similarity.table, sm.output.tsv)
+    write_table(similarity.linkage_table(), sm.output.linkage)
+    colours = plots.tissue_colours(tissues, read_table(sm.input.colours))
+    plots.save(plots.fig8_tm_tissues(similarity, colours), sm.output.png, sm.output.pdf)
+
+
+run(snakemake, main)  # noqa: F821
