@@ -88,9 +88,12 @@ def init_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int, lam: float):
 def relaxed_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int, lam: float):
     """Relaxed group-LASSO of beta: the group-LASSO of :func:`init_beta` (penalty on the
     standardised factors) selects each gene's factors, then per (gene, tissue) an
-    unpenalised least-squares fit on them removes the LASSO's shrinkage."""
-    sd = np.where(f.std(axis=0) > 0, f.std(axis=0), 1.0)
-    support = init_beta(f / sd, samples, n_tissues, lam)[0] != 0      # factors x tissues x genes
+    unpenalised least-squares fit on them removes the LASSO's shrinkage. Returns beta
+    (factors x tissues x genes) and b (tissues x genes)."""
+    sd = f.std(axis=0)
+    live = sd > 0                     # a constant factor (all its alpha zero) is an intercept
+    support = np.zeros((f.shape[1], n_tissues, samples.residuals.shape[1]), dtype=bool)
+    support[live] = init_beta(f[:, live] / sd[live], samples, n_tissues, lam)[0] != 0
     y = np.zeros((len(f), n_tissues, samples.residuals.shape[1]))
     y[samples.individual, samples.tissue] = samples.residuals
     seen = np.zeros((len(f), n_tissues))
