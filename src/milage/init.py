@@ -91,9 +91,11 @@ def relaxed_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int, lam: floa
     unpenalised least-squares fit on them removes the LASSO's shrinkage. Returns beta
     (factors x tissues x genes) and b (tissues x genes)."""
     sd = f.std(axis=0)
-    live = sd > 0                     # a constant factor (all its alpha zero) is an intercept
+    # a factor constant up to float32 rounding (all its alpha zero) is left to the intercept
+    live = sd > 1e-6 * np.maximum(1.0, np.abs(f).max(axis=0))
     support = np.zeros((f.shape[1], n_tissues, samples.residuals.shape[1]), dtype=bool)
-    support[live] = init_beta(f[:, live] / sd[live], samples, n_tissues, lam)[0] != 0
+    if live.any():
+        support[live] = init_beta(f[:, live] / sd[live], samples, n_tissues, lam)[0] != 0
     y = np.zeros((len(f), n_tissues, samples.residuals.shape[1]))
     y[samples.individual, samples.tissue] = samples.residuals
     seen = np.zeros((len(f), n_tissues))
