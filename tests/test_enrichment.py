@@ -215,14 +215,16 @@ def test_index_gene_sets_filters_by_size_in_the_universe():
 
 def carried_module(medium, params, tissue, factor):
     """The planted module that a learned factor carries in a tissue: the planted factor whose
-    true loadings |beta| correlate best with the learned |loadings| (factors are unaligned)."""
+    true loadings |beta| correlate best with the learned |loadings| (factors are unaligned),
+    by a clear margin over every other planted factor."""
     truth, ds = medium.truth, medium.ds
     genes = pd.Index(truth["gene_ids"].astype(str)).get_indexer(ds.genes["gene_id"])
     k = ds.tissues.index(tissue)
     planted = truth["beta"][list(truth["tissues"].astype(str)).index(tissue)][genes]  # genes x T
     learned = np.abs(en.gene_scores(params, k, factor - 1))
     corr = [np.corrcoef(learned, np.abs(planted[:, t]))[0, 1] for t in range(planted.shape[1])]
-    assert max(corr) > 0.7, (tissue, factor, corr)
+    second, best = np.sort(corr)[-2:]
+    assert best > 0.6 and best - second > 0.4, (tissue, factor, corr)
     return f"MODULE_F{int(np.argmax(corr)) + 1:02d}"
 
 
@@ -234,9 +236,10 @@ def medium_sets(medium_trained):
 
 @pytest.mark.parametrize("model", ["ml", "nn", "tm"])
 def test_table2_finds_each_planted_module_and_no_decoy(medium_trained, medium_sets, model):
+    """With the config's weight 0 (the refitted loadings are sparse: see config/README.md)."""
     params = medium_trained.params[model]
     table = en.mtgsea_table(params, medium_trained.ds.tissues, medium_sets,
-                            n_permutations=1000, seed=1)
+                            n_permutations=1000, seed=1, weight=0.0)
     assert len(table) == 8 * 3 * len(medium_sets.names)
     for (tissue, factor), rows in table.groupby(["tissue", "factor"], sort=False):
         top = rows.iloc[0]                                     # smallest p, then largest |ES|

@@ -2,7 +2,7 @@
 
 Table 1 (:func:`overlap_table`): the top genes of each tissue's most active factor against
 every gene set, by the hypergeometric test. Table 2 (:func:`mtgsea_table`, MTGSEA): for
-(tissue, factor) pairs, genes ranked by their loading; the GSEA enrichment score (weight 1)
+(tissue, factor) pairs, genes ranked by their loading; the GSEA enrichment score (weight p)
 of every gene set in both directions (and on the ranking by |loading|, for sets whose genes
 the factor moves either way), and the paper's p-value: the chance that the best ES over all
 gene sets, under permutations of the genes, reaches the observed ES.

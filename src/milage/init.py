@@ -91,8 +91,9 @@ def relaxed_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int, lam: floa
     unpenalised least-squares fit on them removes the LASSO's shrinkage. Returns beta
     (factors x tissues x genes) and b (tissues x genes)."""
     sd = f.std(axis=0)
-    # a factor constant up to float32 rounding (all its alpha zero) is left to the intercept
-    live = sd > 1e-6 * np.maximum(1.0, np.abs(f).max(axis=0))
+    # a factor that barely varies (alpha all zero, or a saturated sigmoid) is left to the
+    # intercept: unshrunk least squares would give it huge, noisy loadings
+    live = sd > 0.01 * sd.max()
     support = np.zeros((f.shape[1], n_tissues, samples.residuals.shape[1]), dtype=bool)
     if live.any():
         support[live] = init_beta(f[:, live] / sd[live], samples, n_tissues, lam)[0] != 0
