@@ -124,6 +124,10 @@ def test_relaxed_beta_keeps_the_planted_factors_and_removes_the_shrinkage():
     np.testing.assert_array_equal(fit != 0, beta != 0)
     np.testing.assert_allclose(fit, beta, atol=0.01)
     np.testing.assert_allclose(b, 0.3, atol=0.01)
+    dead = np.full((n_ind, n_fac), 0.5, dtype=np.float32)    # no factor varies (permuted
+    dead[0] += np.float32(6e-8)                              # data): float32 rounding only
+    fit, b = init.relaxed_beta(dead, init.TrainSamples(y, ind, tis), n_tis, lam=0.1)
+    assert not fit.any()
 
 
 def test_scale_unit_and_candidate_snps():

@@ -93,7 +93,7 @@ def relaxed_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int, lam: floa
     sd = f.std(axis=0)
     # a factor that barely varies (alpha all zero, or a saturated sigmoid) is left to the
     # intercept: unshrunk least squares would give it huge, noisy loadings
-    live = sd > 0.01 * sd.max()
+    live = sd > max(0.01 * sd.max(), 1e-6 * np.abs(f).max())
     support = np.zeros((f.shape[1], n_tissues, samples.residuals.shape[1]), dtype=bool)
     if live.any():
         support[live] = init_beta(f[:, live] / sd[live], samples, n_tissues, lam)[0] != 0
