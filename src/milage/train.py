@@ -111,11 +111,14 @@ def _check_finite(loss: float, model: TransModel, epoch: int) -> None:
 
 
 def train(model: TransModel, data: TransData, s: TrainSettings,
-          checkpoint: str | os.PathLike | None = None) -> pd.DataFrame:
+          checkpoint: str | os.PathLike | None = None,
+          splits: tuple[str, ...] = ("train", "valid")) -> pd.DataFrame:
     """Train ``model`` (initialised) in place; return the history (epoch, loss, ve per split).
 
     Epoch 0 is the initialisation. The weights of the epoch with the best validation VE
     are restored at the end (the last epoch's when there is no validation split).
+    ``splits`` are those whose VE the history records each epoch (adding "test" only
+    reports it: selection always uses the validation split).
     """
     deterministic(s.seed)
     optimizer = make_optimizer(s.optimizer, s.learning_rate,
@@ -125,14 +128,14 @@ def train(model: TransModel, data: TransData, s: TrainSettings,
     state, fingerprint = _State(model), _fingerprint(model, data, s)
     path = Path(checkpoint) if checkpoint else None
     if not (path and _restore(path, model, optimizer, state, fingerprint)):
-        _record(model, data, state, np.nan)
+        _record(model, data, state, np.nan, splits)
     train_rows = data.rows("train")
     while state.epoch < s.max_epochs and state.wait < s.patience:
         state.epoch += 1
         losses = [float(model.train_on_batch(*data.batch(rows)))
                   for rows in _batches(train_rows, s.batch_size, s.seed, state.epoch)]
         _check_finite(float(np.mean(losses)), model, state.epoch)
-        _record(model, data, state, float(np.mean(losses)))
+        _record(model, data, state, float(np.mean(losses)), splits)
         if path and (state.epoch % s.checkpoint_every == 0):
             _save(path, model, optimizer, state, fingerprint)
     model.set_weights(state.best_weights)
@@ -141,9 +144,10 @@ def train(model: TransModel, data: TransData, s: TrainSettings,
     return pd.DataFrame(state.history)
 
 
-def _record(model: TransModel, data: TransData, state: _State, loss: float) -> None:
+def _record(model: TransModel, data: TransData, state: _State, loss: float,
+            splits: tuple[str, ...]) -> None:
     """Append the epoch's VE per split; track the best validation VE."""
-    ve = split_ve(data, predict_samples(model, data), ("train", "valid"))
+    ve = split_ve(data, predict_samples(model, data), splits)
     state.history.append({"epoch": state.epoch, "loss": loss,
                           **{f"ve_{k}": v for k, v in ve.items()}})
     score = ve.get("valid", ve["train"])
@@ -156,9 +160,11 @@ def _record(model: TransModel, data: TransData, state: _State, loss: float) -> N
 
 
 def fit_model(kind: str, data: TransData, cis_windows: np.ndarray, init_settings: InitSettings,
-              settings: TrainSettings, checkpoint: str | os.PathLike | None = None):
-    """Initialise and train a model of ``kind``; return (model, history)."""
+              settings: TrainSettings, checkpoint: str | os.PathLike | None = None,
+              splits: tuple[str, ...] = ("train", "valid")):
+    """Initialise and train a model of ``kind``; return (model, history) (``splits``: see
+    :func:`train`)."""
     model = build_model(kind, data.genotypes.shape[1], data.sample_of.shape[1],
                         data.residuals.shape[1], init_settings.n_factors)
     set_params(model, initialise(kind, data, cis_windows, init_settings))
-    return model, train(model, data, settings, checkpoint)
+    return model, train(model, data, settings, checkpoint, splits)
