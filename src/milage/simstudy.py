@@ -93,9 +93,11 @@ def split_sst(residuals: np.ndarray, tissue: np.ndarray,
 def observed_samples(n_individuals: int, n_tissues: int, fraction: float,
                      rng: np.random.Generator) -> np.ndarray:
     """sample_of (individuals x tissues): each sample present with probability
-    ``fraction``, at least one per individual; present samples numbered row-wise."""
+    ``fraction`` (an individual left with none gets one at random); present samples
+    numbered row-wise."""
     present = rng.random((n_individuals, n_tissues)) < fraction
-    present[np.arange(n_individuals), rng.integers(0, n_tissues, n_individuals)] = True
+    one = rng.integers(0, n_tissues, n_individuals)
+    present[np.arange(n_individuals), one] |= ~present.any(axis=1)
     sample_of = np.full(present.shape, -1)
     sample_of[present] = np.arange(present.sum())
     return sample_of
