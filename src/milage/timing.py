@@ -26,6 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
+from milage.errors import MilageError  # noqa: E402
 from milage.models import build_model, make_optimizer  # noqa: E402
 
 # The real data of the paper's scale (GTEx v8 as prepared here): SNPs, genes, tissues
@@ -223,7 +224,9 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "gpu" if gpu_name() else "cpu"
     if device == "gpu" and not gpu_name():
-        raise RuntimeError(f"no GPU visible to the Keras backend {keras.backend.backend()!r}")
+        raise MilageError(f"no GPU is visible to the Keras backend {keras.backend.backend()!r}. "
+                          "Fix: run with a backend that has a GPU build here (e.g. "
+                          "KERAS_BACKEND=jax), or set simulation.timing.gpu: false")
     return device
 
 
