@@ -132,12 +132,15 @@ class NumpyNN:
 
 
 def timed(fn: Callable[[], object], repeats: int) -> float:
-    """Mean seconds of ``fn()`` over ``repeats`` calls after one warm-up call."""
+    """Median seconds of ``fn()`` over ``repeats`` calls after one warm-up call (the
+    median: a shared machine's other work delays some calls)."""
     fn()
-    t = time.perf_counter()
+    times = []
     for _ in range(repeats):
+        t = time.perf_counter()
         fn()
-    return (time.perf_counter() - t) / repeats
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
 
 
 def gpu_name() -> str | None:
@@ -170,7 +173,7 @@ def cpu_name() -> str:
 
 
 def keras_step_seconds(shape: Shape, device: str, repeats: int, jit: bool) -> float:
-    """Mean seconds of one ``train_on_batch`` of the NN model, data resident on ``device``
+    """Median seconds of one ``train_on_batch`` of the NN model, data resident on ``device``
     ("cpu" or "gpu")."""
     x, y, mask = step_data(**shape.as_dict())
     with keras.device(f"{device}:0"):
@@ -181,7 +184,7 @@ def keras_step_seconds(shape: Shape, device: str, repeats: int, jit: bool) -> fl
 
 
 def numpy_step_seconds(shape: Shape, repeats: int) -> float:
-    """Mean seconds of one :meth:`NumpyNN.step` (on the CPU)."""
+    """Median seconds of one :meth:`NumpyNN.step` (on the CPU)."""
     x, y, mask = step_data(**shape.as_dict())
     ref = NumpyNN(shape.S, shape.J, shape.K, shape.T)
     return timed(lambda: ref.step(x, y, mask), repeats)
@@ -198,7 +201,7 @@ def time_shape(shape: Shape, device: str = "cpu", repeats: int = 3,
     device_name, step_s and gflops (matmul FLOPs per second)."""
     jit = default_jit() if jit is None else jit
     keras_s = keras_step_seconds(shape, device, repeats, jit)
-    numpy_s = numpy_step_seconds(shape, max(1, repeats // 2))
+    numpy_s = numpy_step_seconds(shape, repeats)
     flops = step_flops(**shape.as_dict())
     name = gpu_name() if device == "gpu" else cpu_name()
     return [{**shape.as_dict(), "implementation": impl, "backend": backend, "device": dev,
