@@ -58,9 +58,11 @@ def _batches(rows: np.ndarray, size: int, seed: int, epoch: int):
 
 
 class _State:
-    """Everything a resumed run needs besides the weights: epoch, history, best weights."""
+    """Everything a resumed run needs besides the weights: epoch, history, best weights;
+    and the splits whose VE the history records."""
 
-    def __init__(self, model: TransModel):
+    def __init__(self, model: TransModel, splits: tuple[str, ...] = ("train", "valid")):
+        self.splits = splits
         self.epoch, self.wait, self.best = 0, 0, -np.inf
         self.best_weights = model.get_weights()
         self.history: list[dict] = []
@@ -125,17 +127,17 @@ def train(model: TransModel, data: TransData, s: TrainSettings,
                                {n: s.l1.get(n, 0.0) for n in model.penalised})
     model.compile(optimizer=optimizer)
     optimizer.build(model.trainable_variables)
-    state, fingerprint = _State(model), _fingerprint(model, data, s)
+    state, fingerprint = _State(model, splits), _fingerprint(model, data, s)
     path = Path(checkpoint) if checkpoint else None
     if not (path and _restore(path, model, optimizer, state, fingerprint)):
-        _record(model, data, state, np.nan, splits)
+        _record(model, data, state, np.nan)
     train_rows = data.rows("train")
     while state.epoch < s.max_epochs and state.wait < s.patience:
         state.epoch += 1
         losses = [float(model.train_on_batch(*data.batch(rows)))
                   for rows in _batches(train_rows, s.batch_size, s.seed, state.epoch)]
         _check_finite(float(np.mean(losses)), model, state.epoch)
-        _record(model, data, state, float(np.mean(losses)), splits)
+        _record(model, data, state, float(np.mean(losses)))
         if path and (state.epoch % s.checkpoint_every == 0):
             _save(path, model, optimizer, state, fingerprint)
     model.set_weights(state.best_weights)
@@ -144,10 +146,9 @@ def train(model: TransModel, data: TransData, s: TrainSettings,
     return pd.DataFrame(state.history)
 
 
-def _record(model: TransModel, data: TransData, state: _State, loss: float,
-            splits: tuple[str, ...]) -> None:
+def _record(model: TransModel, data: TransData, state: _State, loss: float) -> None:
     """Append the epoch's VE per split; track the best validation VE."""
-    ve = split_ve(data, predict_samples(model, data), splits)
+    ve = split_ve(data, predict_samples(model, data), state.splits)
     state.history.append({"epoch": state.epoch, "loss": loss,
                           **{f"ve_{k}": v for k, v in ve.items()}})
     score = ve.get("valid", ve["train"])
