@@ -29,6 +29,12 @@ def tiny_config(directory, chunk_size=500, **inputs):
     config["trans"].update(n_factors=4, permutations=1, sweep={"model": "nn",
                                                                 "alpha_lambdas": [0.1]})
     config["trans"]["train"].update(max_epochs=3, checkpoint_every=1)
+    sim = config["simulation"]
+    sim["fig2"].update(sizes=[80], replicates=1)
+    sim["fig2"]["data"].update(n_snps=100, n_genes=6, n_tissues=2, n_factors=2)
+    sim["fig2"]["train"].update(max_epochs=3)
+    sim["timing"].update(gpu=False, grid=dict(scales=[0.0002], factors=[2], factor_scale=0.0002,
+                                              size_factors=4, individuals=20, repeats=1))
     config["predict"]["genotypes"] = "results/tiny/raw/genotypes.vcf.gz"
     config["inputs"].update(inputs)
     path = directory / "config.yaml"

@@ -260,16 +260,8 @@ def _plant_effects(s: SimulationSettings, x: np.ndarray, snps: pd.DataFrame,
     effect = rng.choice([-1, 1], len(cis_snp)) * rng.uniform(0.5, 1.5, len(cis_snp))
     spread = 1 + 0.2 * rng.standard_normal((len(cis_snp), n_tis))
     cis_weight = effect[:, None] * spread / sd[cis_snp, None]
-    # trans: each factor driven by a sparse SNP set, standardised before the activation
-    alpha = np.zeros((n_fac, x.shape[1]))
-    for t in range(n_fac):
-        chosen = _pick_causal(rng, np.nonzero(common)[0], s.snps_per_factor)
-        alpha[t, chosen] = rng.standard_normal(len(chosen)) / sd[chosen]
-    pre = x @ alpha.T
     gain = s.sigmoid_gain if s.activation == "sigmoid" else 1.0
-    scale = gain / pre.std(axis=0)
-    alpha *= scale[:, None]
-    a = -pre.mean(axis=0) * scale
+    alpha, a = factor_effects(x, common, n_fac, s.snps_per_factor, gain, rng)
     # loadings: gene modules (B) times tissue activations (A) with planted groups and outlier
     kept = np.nonzero(genes["kind"].to_numpy() == "expressed")[0]
     module = np.zeros((n_genes, n_fac), dtype=bool)
@@ -290,6 +282,33 @@ def _plant_effects(s: SimulationSettings, x: np.ndarray, snps: pd.DataFrame,
             "tissue_activation": activation}
 
 
+def factor_effects(x: np.ndarray, common: np.ndarray, n_factors: int, snps_per_factor: int,
+                   gain: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse SNP-to-factor effects: each factor driven by ``snps_per_factor`` common SNPs.
+
+    Parameters
+    ----------
+    x : dosages, individuals x SNPs.
+    common : SNPs, True where a SNP may be causal.
+    gain : standard deviation of every factor's pre-activation ``x @ alpha.T + a``
+        (which has mean zero over the individuals of ``x``).
+
+    Returns
+    -------
+    alpha : factors x SNPs.
+    a : factors.
+    """
+    sd = x.std(axis=0) + 1e-6
+    alpha = np.zeros((n_factors, x.shape[1]))
+    for t in range(n_factors):
+        chosen = _pick_causal(rng, np.nonzero(common)[0], snps_per_factor)
+        alpha[t, chosen] = rng.standard_normal(len(chosen)) / sd[chosen]
+    pre = x @ alpha.T
+    scale = gain / pre.std(axis=0)
+    alpha *= scale[:, None]
+    return alpha, -pre.mean(axis=0) * scale
+
+
 def factors(x: np.ndarray, alpha: np.ndarray, a: np.ndarray, activation: str) -> np.ndarray:
     """Individual factors F (individuals x factors) from dosages and SNP effects."""
     pre = x @ alpha.T + a
@@ -307,7 +326,7 @@ def _cis_component(x, truth, n_genes, ind, tis) -> np.ndarray:
     return out
 
 
-def _centred_variance(values: np.ndarray, tis: np.ndarray, cols: np.ndarray) -> float:
+def centred_variance(values: np.ndarray, tis: np.ndarray, cols: np.ndarray) -> float:
     """Mean over (tissue, gene) of the variance across individuals."""
     v = pd.DataFrame(values[:, cols]).groupby(tis).var(ddof=0)
     return float(v.to_numpy().mean())
@@ -321,8 +340,8 @@ def _expression(s: SimulationSettings, x, truth, genes, ind, tis, rng):
     cis = _cis_component(x, truth, n_genes, ind, tis)
     f = factors(x, truth["alpha"], truth["a"], s.activation)
     trans = (f[ind] * truth["tissue_activation"][tis]) @ truth["gene_loading"].T
-    c_scale = np.sqrt(s.cis_share / _centred_variance(cis, tis, scored))
-    t_scale = np.sqrt(s.trans_share / _centred_variance(trans, tis, scored))
+    c_scale = np.sqrt(s.cis_share / centred_variance(cis, tis, scored))
+    t_scale = np.sqrt(s.trans_share / centred_variance(trans, tis, scored))
     noise_sd = np.sqrt(1.0 - s.cis_share - s.trans_share)
     noise = noise_sd * rng.standard_normal(cis.shape)
     latent = c_scale * cis + t_scale * trans + noise
@@ -334,7 +353,7 @@ def _expression(s: SimulationSettings, x, truth, genes, ind, tis, rng):
     log_sd = rng.uniform(0.3, 0.6, n_genes)
     log_expr = log_mean[tis] + log_sd * latent
     tpm = np.clip(np.exp2(log_expr) - 1, 0, None)
-    total = _centred_variance(latent, tis, scored)
+    total = centred_variance(latent, tis, scored)
     truth["cis_weight"] *= c_scale
     truth["beta"] = t_scale * np.einsum("kt,jt->kjt", truth["tissue_activation"],
                                         truth["gene_loading"])

@@ -59,9 +59,11 @@ def _batches(rows: np.ndarray, size: int, seed: int, epoch: int):
 
 
 class _State:
-    """Everything a resumed run needs besides the weights: epoch, history, best weights."""
+    """Everything a resumed run needs besides the weights: epoch, history, best weights;
+    and the splits whose VE the history records."""
 
-    def __init__(self, model: TransModel):
+    def __init__(self, model: TransModel, splits: tuple[str, ...] = ("train", "valid")):
+        self.splits = splits
         self.epoch, self.wait, self.best = 0, 0, -np.inf
         self.best_weights = model.get_weights()
         self.history: list[dict] = []
@@ -112,18 +114,21 @@ def _check_finite(loss: float, model: TransModel, epoch: int) -> None:
 
 
 def train(model: TransModel, data: TransData, s: TrainSettings,
-          checkpoint: str | os.PathLike | None = None) -> pd.DataFrame:
+          checkpoint: str | os.PathLike | None = None,
+          splits: tuple[str, ...] = ("train", "valid")) -> pd.DataFrame:
     """Train ``model`` (initialised) in place; return the history (epoch, loss, ve per split).
 
     Epoch 0 is the initialisation. The weights of the epoch with the best validation VE
     are restored at the end (the last epoch's when there is no validation split).
+    ``splits`` are those whose VE the history records each epoch (adding "test" only
+    reports it: selection always uses the validation split).
     """
     deterministic(s.seed)
     optimizer = make_optimizer(s.optimizer, s.learning_rate,
                                {n: s.l1.get(n, 0.0) for n in model.penalised})
     model.compile(optimizer=optimizer)
     optimizer.build(model.trainable_variables)
-    state, fingerprint = _State(model), _fingerprint(model, data, s)
+    state, fingerprint = _State(model, splits), _fingerprint(model, data, s)
     path = Path(checkpoint) if checkpoint else None
     if not (path and _restore(path, model, optimizer, state, fingerprint)):
         _record(model, data, state, np.nan)
@@ -144,7 +149,7 @@ def train(model: TransModel, data: TransData, s: TrainSettings,
 
 def _record(model: TransModel, data: TransData, state: _State, loss: float) -> None:
     """Append the epoch's VE per split; track the best validation VE."""
-    ve = split_ve(data, predict_samples(model, data), ("train", "valid"))
+    ve = split_ve(data, predict_samples(model, data), state.splits)
     state.history.append({"epoch": state.epoch, "loss": loss,
                           **{f"ve_{k}": v for k, v in ve.items()}})
     score = _score(ve)
@@ -157,12 +162,14 @@ def _record(model: TransModel, data: TransData, state: _State, loss: float) -> N
 
 
 def fit_model(kind: str, data: TransData, cis_windows: np.ndarray, init_settings: InitSettings,
-              settings: TrainSettings, checkpoint: str | os.PathLike | None = None):
-    """Initialise and train a model of ``kind``; return (model, history)."""
+              settings: TrainSettings, checkpoint: str | os.PathLike | None = None,
+              splits: tuple[str, ...] = ("train", "valid")):
+    """Initialise and train a model of ``kind``; return (model, history) (``splits``: see
+    :func:`train`)."""
     model = build_model(kind, data.genotypes.shape[1], data.sample_of.shape[1],
                         data.residuals.shape[1], init_settings.n_factors)
     set_params(model, initialise(kind, data, cis_windows, init_settings))
-    history = train(model, data, settings, checkpoint)
+    history = train(model, data, settings, checkpoint, splits)
     if settings.refit_lambdas and "beta" in model.penalised:
         refit_beta(model, data, settings.refit_lambdas)
     return model, history

@@ -67,8 +67,16 @@ def trans_data(ds: Dataset, residuals: np.ndarray, permute_seed: int | None = No
                      split_sst(ds))
 
 
-def predict_samples(model: TransModel, data: TransData, batch_size: int = 64) -> np.ndarray:
-    """Trans predictions for every sample (samples x genes), batched over individuals."""
+PREDICT_BATCH_VALUES = 2**21   # predicted values per batch, at least 64 individuals
+
+
+def predict_samples(model: TransModel, data: TransData,
+                    batch_size: int | None = None) -> np.ndarray:
+    """Trans predictions for every sample (samples x genes), batched over individuals
+    (``batch_size``; default: 64, or more while a batch stays within
+    ``PREDICT_BATCH_VALUES`` predicted values, so small models are not called per row)."""
+    n_cells = data.sample_of.shape[1] * data.residuals.shape[1]      # tissues x genes
+    batch_size = batch_size or max(64, PREDICT_BATCH_VALUES // n_cells)
     out = np.zeros(data.residuals.shape, dtype=np.float32)
     for start in range(0, len(data.sample_of), batch_size):
         rows = np.arange(start, min(start + batch_size, len(data.sample_of)))

@@ -1,5 +1,6 @@
 # Config validation, paths and every input function of the workflow.
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -177,6 +178,72 @@ def figure_outputs(name, caption, **labels):
     }
 
 
+def sim_study_settings():
+    """Settings of milage.simstudy.StudySettings from the config's simulation section."""
+    return {
+        **config["simulation"]["fig2"]["data"],
+        "test_fraction": config["split"]["test_fraction"],
+        "valid_fraction": config["split"]["valid_fraction"],
+        "seed": config["seed"],
+    }
+
+
+def sim_init_settings():
+    """Settings of milage.init.InitSettings for both solvers of the simulation study."""
+    f = config["simulation"]["fig2"]
+    return {**f["init"], "n_factors": f["data"]["n_factors"], "seed": config["seed"]}
+
+
+def sim_train_settings():
+    """Settings of milage.train.TrainSettings for both solvers of the simulation study."""
+    return {**config["simulation"]["fig2"]["train"], "seed": config["seed"]}
+
+
+def sim_recovery_files(kind):
+    """One file per (generator, solver, sample size, replicate) of Fig 2."""
+    f = config["simulation"]["fig2"]
+    return expand(
+        f"{R}/simulation/fig2/runs/{{generator}}_data_{{solver}}_solver_n{{size}}_r{{rep}}.{kind}.tsv",
+        generator=["ml", "nn"],
+        solver=["ml", "nn"],
+        size=f["sizes"],
+        rep=range(f["replicates"]),
+    )
+
+
+def sim_recovery_mem_mb(n_individuals):
+    """Genotypes in float32 and float64 copies (simulation, standardising, LASSO init)."""
+    return (
+        1000
+        + n_individuals * config["simulation"]["fig2"]["data"]["n_snps"] * 32 // 10**6
+    )
+
+
+def sim_timing_mem_mb():
+    """The largest step of the grid: genotypes, residuals, parameters, NumPy temporaries."""
+    g = config["simulation"]["timing"]["grid"]
+    s = max(g["scales"] + [g["factor_scale"]])
+    t = max(g["factors"] + [g["size_factors"]])
+    snps, genes = 2_445_192 * s, 19_425 * s * 28
+    return int(1000 + 4 * 6 * g["individuals"] * (snps + genes) * t / 40 / 10**6)
+
+
+def sim_devices():
+    """cpu, and gpu when simulation.timing.gpu is true, or auto with nvidia-smi on PATH."""
+    gpu = config["simulation"]["timing"]["gpu"]
+    visible = gpu == "auto" and shutil.which("nvidia-smi") is not None
+    return ["cpu", "gpu"] if gpu is True or visible else ["cpu"]
+
+
+def simulation_outputs():
+    """Fig 2 with its finding table, and Fig 3 per device."""
+    fig2 = [
+        f"{R}/simulation/fig2/{name}" for name in ("finding.tsv", "fig2_simulation.png")
+    ]
+    fig3 = [f"{R}/simulation/fig3/fig3_timing_{d}.png" for d in sim_devices()]
+    return fig2 + fig3
+
+
 def all_outputs():
     """Every final output of the workflow for this dataset."""
     t = config["trans"]
@@ -200,4 +267,5 @@ def all_outputs():
         + figure_files()
         + predicted
         + tables
+        + simulation_outputs()
     )

@@ -1,0 +1,15 @@
+"""Rule sim_fig3: Fig 3 from one device's step timings."""
+
+import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
+
+from milage.io import read_table
+from milage.plots_simulation import save_figure, timing_figure
+from milage.workflow import run
+
+
+def main(sm):
+    save_figure(timing_figure(read_table(sm.input.timings)),
+                sm.output.png.removesuffix(".png"))
+
+
+run(snakemake, main)  # noqa: F821

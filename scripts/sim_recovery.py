@@ -1,0 +1,20 @@
+"""Rule sim_recovery: simulate one trans-only dataset and solve it with one model (Fig 2)."""
+
+import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
+
+from milage.init import InitSettings
+from milage.io import write_table
+from milage.simstudy import StudySettings, run_one
+from milage.train import TrainSettings
+from milage.workflow import run
+
+
+def main(sm):
+    history, result = run_one(sm.wildcards.generator, sm.wildcards.solver, int(sm.wildcards.size),
+                              int(sm.wildcards.rep), StudySettings(**sm.params.study),
+                              InitSettings(**sm.params.init), TrainSettings(**sm.params.train))
+    write_table(history, sm.output.history)
+    write_table(result, sm.output.result)
+
+
+run(snakemake, main)  # noqa: F821

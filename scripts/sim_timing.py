@@ -1,0 +1,20 @@
+"""Rule sim_timing: seconds per training step, Keras against NumPy, over Fig 3's grid."""
+
+import logging
+
+import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
+
+from milage.io import write_table
+from milage.timing import resolve_device, scaling_grid, time_grid
+from milage.workflow import run
+
+
+def main(sm):
+    p = sm.params
+    grid = scaling_grid(p.scales, p.factors, p.factor_scale, p.size_factors, p.individuals)
+    table = time_grid(grid, resolve_device(sm.wildcards.device), p.repeats,
+                      log=logging.getLogger("milage.timing").info)
+    write_table(table, sm.output.timings)
+
+
+run(snakemake, main)  # noqa: F821
