@@ -13,17 +13,34 @@ from milage.data import Dataset
 SPLITS = ("train", "valid", "test")
 
 
-def _training_means(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Per-(tissue, gene) and pooled per-gene means over the training samples."""
-    y = np.asarray(ds.expression, dtype=np.float64)
-    train = (ds.samples["split"] == "train").to_numpy()
-    tissue = ds.samples["tissue_index"].to_numpy()
-    by_tissue = np.full((len(ds.tissues), y.shape[1]), np.nan)
-    for k in range(len(ds.tissues)):
+def training_means(y: np.ndarray, tissue: np.ndarray, sample_split: np.ndarray,
+                   n_tissues: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-(tissue, gene) (tissues x genes; NaN for a tissue without training samples) and
+    pooled per-gene means over the training samples of y (samples x genes)."""
+    y = np.asarray(y, dtype=np.float64)
+    train = sample_split == "train"
+    by_tissue = np.full((n_tissues, y.shape[1]), np.nan)
+    for k in range(n_tissues):
         rows = train & (tissue == k)
         if rows.any():
             by_tissue[k] = y[rows].mean(axis=0)
     return by_tissue, y[train].mean(axis=0)
+
+
+def sst_by_split(y: np.ndarray, tissue: np.ndarray, sample_split: np.ndarray, n_tissues: int,
+                 pooled: bool = False) -> dict[str, float]:
+    """Total sum of squares of each split's samples (rows of y) around the per-(tissue,
+    gene) training means (``pooled``: around the pooled per-gene training means)."""
+    y = np.asarray(y, dtype=np.float64)
+    by_tissue, pooled_mean = training_means(y, tissue, sample_split, n_tissues)
+    centre = pooled_mean if pooled else by_tissue[tissue]
+    return {split: float(((y[r] - (centre if pooled else centre[r])) ** 2).sum())
+            for split in SPLITS if (r := sample_split == split).any()}
+
+
+def _training_means(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    return training_means(ds.expression, ds.samples["tissue_index"].to_numpy(),
+                          ds.samples["split"].to_numpy(), len(ds.tissues))
 
 
 def _split_rows(ds: Dataset, split: str) -> np.ndarray:
@@ -31,13 +48,9 @@ def _split_rows(ds: Dataset, split: str) -> np.ndarray:
 
 
 def split_sst(ds: Dataset, pooled: bool = False) -> dict[str, float]:
-    """Total sum of squares of each split's observed samples around the per-(tissue, gene)
-    training means (``pooled``: around the pooled per-gene training means)."""
-    y = np.asarray(ds.expression, dtype=np.float64)
-    by_tissue, pooled_mean = _training_means(ds)
-    centre = pooled_mean if pooled else by_tissue[ds.samples["tissue_index"].to_numpy()]
-    return {split: float(((y[r] - (centre if pooled else centre[r])) ** 2).sum())
-            for split in SPLITS if (r := _split_rows(ds, split)).any()}
+    """:func:`sst_by_split` of the dataset's observed samples."""
+    return sst_by_split(ds.expression, ds.samples["tissue_index"].to_numpy(),
+                        ds.samples["split"].to_numpy(), len(ds.tissues), pooled)
 
 
 def variance_explained(ds: Dataset, pred: np.ndarray, model: str) -> pd.DataFrame:

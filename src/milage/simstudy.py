@@ -20,7 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from milage.evaluate import SPLITS, sst_by_split
 from milage.init import InitSettings
+from milage.prepare import split_individuals
 from milage.simulate import centred_variance, factor_effects, factors, simulate_dosages
 from milage.train import TrainSettings, fit_model
 from milage.trans import TransData, split_ve, standardise
@@ -28,7 +30,6 @@ from milage.trans import TransData, split_ve, standardise
 GENERATORS = ("ml", "nn")
 SOLVERS = ("ml", "nn")
 MIN_CAUSAL_MAF = 0.05
-SPLITS = ("train", "valid", "test")
 
 
 @dataclass(frozen=True)
@@ -65,29 +66,6 @@ def dataset_rng(s: StudySettings, generator: str, n_individuals: int,
     """The generator of one dataset: the same for both solvers, distinct across datasets."""
     return np.random.default_rng([s.seed, GENERATORS.index(generator), n_individuals,
                                   replicate])
-
-
-def assign_splits(n: int, test_fraction: float, valid_fraction: float,
-                  rng: np.random.Generator) -> np.ndarray:
-    """A random train / valid / test label per individual."""
-    n_test = round(test_fraction * n)
-    n_valid = round(valid_fraction * (n - n_test))
-    labels = np.array(["test"] * n_test + ["valid"] * n_valid + ["train"] * (n - n_test - n_valid))
-    return labels[rng.permutation(n)]
-
-
-def split_sst(residuals: np.ndarray, tissue: np.ndarray,
-              sample_split: np.ndarray) -> dict[str, float]:
-    """Total sum of squares per split around the per-(tissue, gene) training means (as
-    :func:`milage.evaluate.split_sst`, on arrays: samples x genes, per-sample labels)."""
-    y = residuals.astype(np.float64)
-    centre = np.zeros((tissue.max() + 1, y.shape[1]))
-    for k in np.unique(tissue):
-        rows = (tissue == k) & (sample_split == "train")
-        centre[k] = y[rows].mean(axis=0) if rows.any() else 0.0
-    dev = (y - centre[tissue]) ** 2
-    return {sp: float(dev[sample_split == sp].sum()) for sp in SPLITS
-            if (sample_split == sp).any()}
 
 
 def observed_samples(n_individuals: int, n_tissues: int, fraction: float,
@@ -139,10 +117,12 @@ def simulate_trans(generator: str, n_individuals: int, replicate: int,
     residuals = (signal + noise).astype(np.float32)
     noise_share = centred_variance(noise, tissue, genes) / centred_variance(residuals, tissue,
                                                                             genes)
-    split = assign_splits(n_individuals, s.test_fraction, s.valid_fraction, rng)
+    ids = [f"{i:09d}" for i in range(n_individuals)]             # sorted as numbered
+    split = split_individuals(ids, s.test_fraction, s.valid_fraction,
+                              int(rng.integers(2**32)))["split"].to_numpy()
     x, mean, sd = standardise(dosages, split == "train")
     data = TransData(x, mean, sd, residuals, sample_of, split,
-                     split_sst(residuals, tissue, split[individual]))
+                     sst_by_split(residuals, tissue, split[individual], s.n_tissues))
     return SimulatedTrans(data, signal, alpha, a, beta, float(noise_share))
 
 
