@@ -97,19 +97,20 @@ def relaxed_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int, lam: floa
     support = np.zeros((f.shape[1], n_tissues, samples.residuals.shape[1]), dtype=bool)
     if live.any():
         support[live] = init_beta(f[:, live] / sd[live], samples, n_tissues, lam)[0] != 0
-    y = np.zeros((len(f), n_tissues, samples.residuals.shape[1]))
-    y[samples.individual, samples.tissue] = samples.residuals
-    seen = np.zeros((len(f), n_tissues))
-    seen[samples.individual, samples.tissue] = 1.0
+    design = np.column_stack([np.ones(len(f)), f])                     # individuals x (1 + T)
+    d = design[samples.individual]                                      # samples x (1 + T)
+    gram = np.zeros((n_tissues, d.shape[1], d.shape[1]))                # per tissue
+    rhs = np.zeros((n_tissues, d.shape[1], samples.residuals.shape[1]))
+    for k in range(n_tissues):
+        rows = samples.tissue == k
+        gram[k], rhs[k] = d[rows].T @ d[rows], d[rows].T @ samples.residuals[rows]
     beta = np.zeros(support.shape)
     b = np.zeros((n_tissues, support.shape[2]))
-    for j in range(support.shape[2]):
-        keep = np.nonzero(support[:, :, j].any(axis=1))[0]
-        design = np.column_stack([np.ones(len(f)), f[:, keep]])            # individuals x p
-        gram = np.einsum("ik,ip,iq->kpq", seen, design, design)            # tissues x p x p
-        rhs = np.einsum("ik,ip->kp", y[:, :, j], design)
-        coef = np.linalg.solve(gram + 1e-8 * np.eye(len(keep) + 1), rhs[:, :, None])[:, :, 0]
-        b[:, j], beta[keep, :, j] = coef[:, 0], coef[:, 1:].T
+    for j in range(support.shape[2]):       # a small solve per gene, on its kept factors
+        keep = np.concatenate([[0], 1 + np.nonzero(support[:, :, j].any(axis=1))[0]])
+        sub = gram[:, keep[:, None], keep] + 1e-8 * np.eye(len(keep))
+        coef = np.linalg.solve(sub, rhs[:, keep, j][:, :, None])[:, :, 0]
+        b[:, j], beta[keep[1:] - 1, :, j] = coef[:, 0], coef[:, 1:].T
     return beta, b
 
 
