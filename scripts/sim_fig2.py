@@ -4,7 +4,8 @@ import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import pandas as pd
 
 from milage.io import read_table, write_table
-from milage.plots_simulation import recovery_figure, save_figure
+from milage.plots import save
+from milage.plots_simulation import recovery_figure
 from milage.simstudy import finding
 from milage.workflow import run
 
@@ -14,7 +15,7 @@ def main(sm):
     histories = pd.concat([read_table(p) for p in sm.input.histories], ignore_index=True)
     write_table(runs, sm.output.runs)
     write_table(finding(runs), sm.output.finding)
-    save_figure(recovery_figure(histories, runs), sm.output.png.removesuffix(".png"))
+    save(recovery_figure(histories, runs), sm.output.png, sm.output.pdf)
 
 
 run(snakemake, main)  # noqa: F821

@@ -3,13 +3,13 @@
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.io import read_table
-from milage.plots_simulation import save_figure, timing_figure
+from milage.plots import save
+from milage.plots_simulation import timing_figure
 from milage.workflow import run
 
 
 def main(sm):
-    save_figure(timing_figure(read_table(sm.input.timings)),
-                sm.output.png.removesuffix(".png"))
+    save(timing_figure(read_table(sm.input.timings)), sm.output.png, sm.output.pdf)
 
 
 run(snakemake, main)  # noqa: F821

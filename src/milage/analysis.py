@@ -12,6 +12,8 @@ from scipy.stats import median_abs_deviation
 from sklearn.manifold import MDS
 from sklearn.metrics import adjusted_rand_score
 
+from milage.evaluate import SPLITS
+
 
 def factor_activity(params: dict[str, np.ndarray]) -> np.ndarray:
     """How active each factor is in each tissue (tissues x factors).
@@ -204,7 +206,7 @@ def training_curves(histories: dict[str, pd.DataFrame], sweep: dict[str, pd.Data
     final = ve.set_index(["model", "split"])["ve"]
     rows = [pd.DataFrame({"panel": "models", "curve": "cis", "split": split,
                           "epoch": np.nan, "ve": [final["cis", split]]})
-            for split in ("train", "valid", "test")]
+            for split in SPLITS]
     for panel, runs in (("models", histories), ("sweep", sweep)):
         for curve, h in runs.items():
             for split in ("train", "valid"):

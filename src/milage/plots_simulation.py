@@ -1,9 +1,7 @@
 """Figures of the simulation studies: Fig 2 (linear vs nonlinear recovery) and Fig 3
-(speed of a training step). One function per figure; matplotlib's Agg backend."""
+(speed of a training step). One function per figure, saved by :func:`milage.plots.save`."""
 
 from __future__ import annotations
-
-import os
 
 import matplotlib
 
@@ -14,20 +12,6 @@ import pandas as pd  # noqa: E402
 SOLVER_COLOURS = {"ml": "tab:blue", "nn": "tab:orange"}
 IMPLEMENTATION_COLOURS = {"keras": "tab:red", "numpy": "tab:grey"}
 LABELS = {"ml": "ML", "nn": "NN"}
-
-
-def save_figure(fig, stem: str | os.PathLike) -> list[str]:
-    """Save ``fig`` as ``stem``.png and ``stem``.pdf (atomically); return the paths."""
-    from milage.io import atomic_output
-
-    paths = []
-    for ext in ("png", "pdf"):
-        path = f"{stem}.{ext}"
-        with atomic_output(path) as tmp:
-            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
-        paths.append(path)
-    plt.close(fig)
-    return paths
 
 
 def recovery_figure(histories: pd.DataFrame, runs: pd.DataFrame):

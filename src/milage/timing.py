@@ -261,8 +261,10 @@ def main(argv: list[str] | None = None) -> None:
     write_table(table, table_path)
     print(f"wrote {table_path}")
     if not args.no_plot:
-        from milage.plots_simulation import save_figure, timing_figure
-        save_figure(timing_figure(table), os.path.join(args.out, f"fig3_timing_{device}"))
+        from milage.plots import save
+        from milage.plots_simulation import timing_figure
+        stem = os.path.join(args.out, f"fig3_timing_{device}")
+        save(timing_figure(table), f"{stem}.png", f"{stem}.pdf")
 
 
 if __name__ == "__main__":
