@@ -6,7 +6,7 @@ import numpy as np
 from milage.data import load_dataset
 from milage.init import InitSettings
 from milage.io import write_array, write_table
-from milage.train import TrainSettings, fit_model
+from milage.train import TrainSettings, dense_loadings, fit_model
 from milage.trans import predict_samples, save_params, trans_data
 from milage.workflow import run
 
@@ -19,7 +19,7 @@ def main(sm):
     model, history = fit_model(sm.wildcards.model, data, windows,
                                InitSettings(**sm.params.init), TrainSettings(**sm.params.train),
                                sm.params.checkpoint)
-    save_params(model, data, sm.output.params)
+    save_params(model, data, sm.output.params, loadings=dense_loadings(model, data))
     write_table(history, sm.output.history)
     if "predictions" in sm.output.keys():
         total = ds.expression - residuals + predict_samples(model, data)  # cis + trans

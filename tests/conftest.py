@@ -107,7 +107,8 @@ def medium_trained(tmp_path_factory):
                                    init.InitSettings(**{**config["init"], "n_factors": 4}),
                                    train.TrainSettings(**config["train"]))
         test_ve[kind] = trans.split_ve(data, trans.predict_samples(model, data))["test"]
-        trans.save_params(model, data, d / f"{kind}.npz")
+        trans.save_params(model, data, d / f"{kind}.npz",
+                          loadings=train.dense_loadings(model, data))
         params[kind] = dict(np.load(d / f"{kind}.npz"))
     return SimpleNamespace(ds=ds, truth=truth, params=params, test_ve=test_ve,
                            gmt=d / "tiny.gmt")

@@ -165,6 +165,9 @@ def test_gene_scores_of_each_model():
     assert_allclose(en.gene_scores({"beta": beta}, 1, 2), beta[2, 1])
     v, w = rng.standard_normal((5, 3)), rng.standard_normal((2, 3))
     assert_allclose(en.gene_scores({"V": v, "W": w}, 1, 2), v[:, 2] * w[1, 2])
+    dense = rng.standard_normal((3, 2, 5))              # Table 2 ranks by saved loadings
+    assert_allclose(en.ranking_scores({"V": v, "W": w, "loadings": dense}, 1, 2), dense[2, 1])
+    assert_allclose(en.ranking_scores({"beta": beta}, 1, 2), beta[2, 1])
 
 
 def test_pairs_default_to_the_most_active_factor_and_are_checked():
@@ -236,10 +239,10 @@ def medium_sets(medium_trained):
 
 @pytest.mark.parametrize("model", ["ml", "nn", "tm"])
 def test_table2_finds_each_planted_module_and_no_decoy(medium_trained, medium_sets, model):
-    """With the config's weight 0 (the refitted loadings are sparse: see config/README.md)."""
+    """Genes ranked by the least-squares loadings saved with the model, GSEA's weight 1."""
     params = medium_trained.params[model]
     table = en.mtgsea_table(params, medium_trained.ds.tissues, medium_sets,
-                            n_permutations=1000, seed=1, weight=0.0)
+                            n_permutations=1000, seed=1, weight=1.0)
     assert len(table) == 8 * 3 * len(medium_sets.names)
     for (tissue, factor), rows in table.groupby(["tissue", "factor"], sort=False):
         top = rows.iloc[0]                                     # smallest p, then largest |ES|

@@ -120,10 +120,22 @@ def test_relaxed_beta_keeps_the_planted_factors_and_removes_the_shrinkage():
     ind, tis = np.nonzero(rng.random((n_ind, n_tis)) < 0.5)
     y = np.einsum("st,tsg->sg", f[ind], beta[:, tis]) + 0.3 + 0.01 * rng.standard_normal(
         (len(ind), n_gene))
-    fit, b = init.relaxed_beta(f, init.TrainSamples(y, ind, tis), n_tis, lam=0.1)
+    samples = init.TrainSamples(y, ind, tis)
+    fit, b = init.relaxed_beta(f, samples, n_tis, lam=0.1)
     np.testing.assert_array_equal(fit != 0, beta != 0)
     np.testing.assert_allclose(fit, beta, atol=0.01)
     np.testing.assert_allclose(b, 0.3, atol=0.01)
+    # on every live factor (Table 2's dense loadings): per-tissue least squares
+    live = init.live_factors(f)
+    np.testing.assert_array_equal(live, [True] * (n_fac - 1) + [False])
+    dense, b = init.least_squares_beta(f, samples, n_tis, np.repeat(live[:, None], n_gene, 1))
+    for k in range(n_tis):
+        rows = tis == k
+        design = np.column_stack([np.ones(rows.sum()), f[ind[rows]][:, live]])
+        ref = np.linalg.lstsq(design, y[rows], rcond=None)[0]
+        np.testing.assert_allclose(dense[live, k], ref[1:], rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(b[k], ref[0], rtol=1e-6)
+    assert (dense[live] != 0).all() and not dense[~live].any()
     dead = np.full((n_ind, n_fac), 0.5, dtype=np.float32)    # no factor varies (permuted
     dead[0] += np.float32(6e-8)                              # data): float32 rounding only
     fit, b = init.relaxed_beta(dead, init.TrainSamples(y, ind, tis), n_tis, lam=0.1)

@@ -2,7 +2,7 @@
 
 Table 1 (:func:`overlap_table`): the top genes of each tissue's most active factor against
 every gene set, by the hypergeometric test. Table 2 (:func:`mtgsea_table`, MTGSEA): for
-(tissue, factor) pairs, genes ranked by their loading; the GSEA enrichment score (weight p)
+(tissue, factor) pairs, every gene ranked by its least-squares loading; the GSEA enrichment score (weight p)
 of every gene set in both directions (and on the ranking by |loading|, for sets whose genes
 the factor moves either way), and the paper's p-value: the chance that the best ES over all
 gene sets, under permutations of the genes, reaches the observed ES.
@@ -118,6 +118,14 @@ def gene_scores(params: dict[str, np.ndarray], tissue: int, factor: int) -> np.n
     if "V" in params:
         return params["V"][:, factor] * params["W"][tissue, factor]
     return params["beta"][factor, tissue]
+
+
+def ranking_scores(params: dict[str, np.ndarray], tissue: int, factor: int) -> np.ndarray:
+    """Table 2's ranking of every gene: the least-squares loadings saved with the model
+    (``loadings``: :func:`milage.train.dense_loadings`), else :func:`gene_scores`."""
+    if "loadings" in params:
+        return params["loadings"][factor, tissue]
+    return gene_scores(params, tissue, factor)
 
 
 def default_pairs(params: dict[str, np.ndarray], tissues: Sequence[str]) -> list[tuple[str, int]]:
@@ -359,7 +367,7 @@ def mtgsea_table(params: dict[str, np.ndarray], tissues: Sequence[str], sets: Ge
                  fdr: float = 0.1, weight: float = 1.0,
                  directions: Sequence[str] = DIRECTIONS) -> pd.DataFrame:
     """Table 2 (MTGSEA) for (tissue, factor from 1) pairs; empty pairs: each tissue's most
-    active factor.
+    active factor (by the model's loadings). Genes are ranked by :func:`ranking_scores`.
 
     Returns one row per (pair, gene set, direction): tissue, factor, gene_set, set_size,
     direction, es, p, fdr, significant (fdr < ``fdr``); within a pair sorted by p, then
@@ -373,7 +381,7 @@ def mtgsea_table(params: dict[str, np.ndarray], tissues: Sequence[str], sets: Ge
         k = tissues.index(tissue)
         rng = np.random.default_rng([seed, k, factor])
         started = time.perf_counter()
-        table = mtgsea_pair(gene_scores(params, k, factor - 1), sets, n_permutations, rng,
+        table = mtgsea_pair(ranking_scores(params, k, factor - 1), sets, n_permutations, rng,
                             weight, directions)
         seconds = time.perf_counter() - started
         log.info("%s factor %d: %d rankings x %d permutations x %d sets in %.2f s "

@@ -87,16 +87,30 @@ def init_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int, lam: float):
 
 def relaxed_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int, lam: float):
     """Relaxed group-LASSO of beta: the group-LASSO of :func:`init_beta` (penalty on the
-    standardised factors) selects each gene's factors, then per (gene, tissue) an
-    unpenalised least-squares fit on them removes the LASSO's shrinkage. Returns beta
-    (factors x tissues x genes) and b (tissues x genes)."""
+    standardised factors) selects each gene's factors, then :func:`least_squares_beta` on
+    them removes the LASSO's shrinkage. Returns beta (factors x tissues x genes) and b
+    (tissues x genes)."""
+    live = live_factors(f)
     sd = f.std(axis=0)
-    # a factor that barely varies (alpha all zero, or a saturated sigmoid) is left to the
-    # intercept: unshrunk least squares would give it huge, noisy loadings
-    live = sd > max(0.01 * sd.max(), 1e-6 * np.abs(f).max())
     support = np.zeros((f.shape[1], n_tissues, samples.residuals.shape[1]), dtype=bool)
     if live.any():
         support[live] = init_beta(f[:, live] / sd[live], samples, n_tissues, lam)[0] != 0
+    return least_squares_beta(f, samples, n_tissues, support.any(axis=1))
+
+
+def live_factors(f: np.ndarray) -> np.ndarray:
+    """Factors that vary. One that barely does (alpha all zero, or a saturated sigmoid) is
+    left to the intercept: unshrunk least squares would give it huge, noisy loadings."""
+    sd = f.std(axis=0)
+    return sd > max(0.01 * sd.max(), 1e-6 * np.abs(f).max())
+
+
+def least_squares_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int,
+                       support: np.ndarray):
+    """Unpenalised least-squares loadings given the factors f (individuals x factors): per
+    (gene, tissue), the residuals regressed on an intercept and the gene's factors
+    (``support``: factors x genes, True where a factor is used). Returns beta (factors x
+    tissues x genes, zero off the support) and b (tissues x genes)."""
     design = np.column_stack([np.ones(len(f)), f])                     # individuals x (1 + T)
     d = design[samples.individual]                                      # samples x (1 + T)
     gram = np.zeros((n_tissues, d.shape[1], d.shape[1]))                # per tissue
@@ -104,10 +118,10 @@ def relaxed_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int, lam: floa
     for k in range(n_tissues):
         rows = samples.tissue == k
         gram[k], rhs[k] = d[rows].T @ d[rows], d[rows].T @ samples.residuals[rows]
-    beta = np.zeros(support.shape)
-    b = np.zeros((n_tissues, support.shape[2]))
-    for j in range(support.shape[2]):       # a small solve per gene, on its kept factors
-        keep = np.concatenate([[0], 1 + np.nonzero(support[:, :, j].any(axis=1))[0]])
+    beta = np.zeros((f.shape[1], n_tissues, support.shape[1]))
+    b = np.zeros((n_tissues, support.shape[1]))
+    for j in range(support.shape[1]):       # a small solve per gene, on its kept factors
+        keep = np.concatenate([[0], 1 + np.nonzero(support[:, j])[0]])
         sub = gram[:, keep[:, None], keep] + 1e-8 * np.eye(len(keep))
         coef = np.linalg.solve(sub, rhs[:, keep, j][:, :, None])[:, :, 0]
         b[:, j], beta[keep[1:] - 1, :, j] = coef[:, 0], coef[:, 1:].T

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from milage.errors import MilageError
-from milage.init import InitSettings, initialise, relaxed_beta, training_samples
+from milage.init import (InitSettings, initialise, least_squares_beta, live_factors, relaxed_beta,
+                         training_samples)
 from milage.io import atomic_output
 from milage.models import TransModel, build_model, make_optimizer
 from milage.trans import TransData, predict_samples, set_params, split_ve
@@ -180,8 +181,7 @@ def refit_beta(model: TransModel, data: TransData, lambdas) -> None:
     (:func:`milage.init.relaxed_beta`) at each penalty; keep whichever of these and the
     trained loadings has the best validation VE. Gradient training with a small L1 leaves
     beta dense and shrunk; given the factors, beta is a convex problem solved exactly here."""
-    train_rows = data.rows("train")
-    f = keras.ops.convert_to_numpy(model.factors(data.genotypes[train_rows])).astype(np.float64)
+    f = training_factors(model, data)
     samples = training_samples(data)
     best = (_valid_ve(model, data), "trained", model.get_weights())
     for lam in lambdas:
@@ -194,6 +194,23 @@ def refit_beta(model: TransModel, data: TransData, lambdas) -> None:
             best = (ve, f"lambda {lam:g}", model.get_weights())
     model.set_weights(best[2])
     log.info("beta kept: %s (valid VE %.4f)", best[1], best[0])
+
+
+def training_factors(model: TransModel, data: TransData) -> np.ndarray:
+    """The model's factors of the training individuals (individuals x factors), float64."""
+    x = data.genotypes[data.rows("train")]
+    return keras.ops.convert_to_numpy(model.factors(x)).astype(np.float64)
+
+
+def dense_loadings(model: TransModel, data: TransData) -> np.ndarray:
+    """Every gene's least-squares loading on every live factor given the trained factors,
+    factors x tissues x genes (float32; TM too, where it estimates V[j, t] * W[k, t]).
+    Table 2 ranks all genes by these: the model's own loadings are sparse, and a GSEA
+    running sum weighted by them (weight 1) is degenerate when most genes score zero."""
+    f = training_factors(model, data)
+    support = np.repeat(live_factors(f)[:, None], data.residuals.shape[1], axis=1)
+    beta, _ = least_squares_beta(f, training_samples(data), data.sample_of.shape[1], support)
+    return beta.astype(np.float32)
 
 
 def _valid_ve(model: TransModel, data: TransData) -> float:
