@@ -16,6 +16,11 @@ set (in Gram form when it is small; with residual updates and Anderson accelerat
 it is large), gap-safe screening, warm starts along the penalty path, and the duality gap
 of the full problem as the stopping rule. The kernels release the GIL, so genes are solved
 on parallel threads.
+
+Residuals are held tissue-major (tissues x individuals) in the dosages' precision: each
+block update then runs over contiguous individuals, and with float32 dosages in float32 SIMD
+lanes, about twice as fast as individual-major float64. Sums that decide convergence
+(||R||^2, R.Y) are accumulated in float64.
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ def _block_solve(rho, h, l1, l2, out):
     """argmin_v sum_k (h_k + l2) v_k^2 / 2 - rho_k v_k + l1 ||v||_2, written into ``out``.
 
     v_k = rho_k t / ((h_k + l2) t + l1) with t = ||v|| the root of
-    phi(t) = sum_k rho_k^2 / ((h_k + l2) t + l1)^2 - 1, found by Newton's method from t = 0
-    (phi is convex and decreasing, so the iterates increase monotonically to the root).
+    phi(t) = sum_k rho_k^2 / ((h_k + l2) t + l1)^2 - 1, found by Newton's method. phi is
+    convex and decreasing, so from a point left of the root the iterates increase
+    monotonically to it. The start (||rho|| - l1) / max_k(h_k + l2) is such a point (there
+    phi >= 0) and the exact root when the curvatures are equal, so few steps are needed.
     """
     norm2 = 0.0
     for k in range(rho.shape[0]):
@@ -46,7 +53,10 @@ def _block_solve(rho, h, l1, l2, out):
     if rho.shape[0] == 1:  # one tissue: the elastic-net soft-threshold in closed form
         out[0] = (rho[0] - np.sign(rho[0]) * l1) / (h[0] + l2)
         return
-    t = 0.0
+    h_max = 0.0
+    for k in range(rho.shape[0]):
+        h_max = max(h_max, h[k] + l2)
+    t = (np.sqrt(norm2) - l1) / h_max if h_max > 0.0 else 0.0
     for _ in range(_NEWTON_STEPS):
         phi, dphi = -1.0, 0.0
         for k in range(rho.shape[0]):
@@ -86,43 +96,53 @@ def _gap(dual, w2, rr, ry, l1, l2):
             - const * ry)
 
 
+@njit(nogil=True, cache=True)
+def _dot(a, b):
+    """sum(a * b) of two C-contiguous arrays of one shape, accumulated in float64."""
+    fa, fb = a.ravel(), b.ravel()
+    total = 0.0
+    for i in range(fa.shape[0]):
+        total += np.float64(fa[i]) * np.float64(fb[i])
+    return total
+
+
 @njit(nogil=True, cache=True, fastmath=True)
-def _bcd_epoch(Xt, M, xbar, h, R, W, ws, l1, l2, rho, hs, new, delta):
-    """One pass of exact block updates over the working set, residuals kept current.
+def _bcd_epoch(Xt, Mt, xbar, h, Rt, W, ws, l1, l2, rho, hs, new):
+    """One pass of exact block updates over the working set, residuals Rt (tissues x
+    individuals) kept current.
 
     For SNP s the block gradient is X_s^T R (R sums to zero within each tissue, so the
     centring of X cancels) and the block's curvature in tissue k is h[s, k].
     """
-    n, n_tis = R.shape
+    n_tis, n = Rt.shape
+    scalar = np.empty(2, Rt.dtype)    # scalars in the residuals' precision
     for a in range(ws.shape[0]):
         s = ws[a]
+        x = Xt[s]
         for k in range(n_tis):
+            scalar[0] = 0.0
+            g = scalar[0]
+            for i in range(n):
+                g += x[i] * Rt[k, i]
             hs[k] = h[s, k]
-            rho[k] = h[s, k] * W[s, k]
-        if n_tis == 1:  # a scalar accumulator, so the loop vectorises over individuals
-            g = 0.0
-            for i in range(n):
-                g += Xt[s, i] * R[i, 0]
-            rho[0] += g
-        else:
-            for i in range(n):
-                x = Xt[s, i]
-                for k in range(n_tis):
-                    rho[k] += x * R[i, k]
+            rho[k] = h[s, k] * W[s, k] + g
         _block_solve(rho, hs, l1, l2, new)
-        changed = False
         for k in range(n_tis):
-            delta[k] = new[k] - W[s, k]
-            changed |= delta[k] != 0.0
-            W[s, k] = new[k]
-        if changed and n_tis == 1:
-            for i in range(n):
-                R[i, 0] -= M[i, 0] * (Xt[s, i] - xbar[s, 0]) * delta[0]
-        elif changed:
-            for i in range(n):
-                x = Xt[s, i]
-                for k in range(n_tis):
-                    R[i, k] -= M[i, k] * (x - xbar[s, k]) * delta[k]
+            delta = new[k] - W[s, k]
+            if delta != 0.0:
+                W[s, k] = new[k]
+                scalar[0], scalar[1] = xbar[s, k], delta
+                xb, d = scalar[0], scalar[1]
+                for i in range(n):
+                    Rt[k, i] -= Mt[k, i] * (x[i] - xb) * d
+
+
+@njit(nogil=True, cache=True)
+def _residuals(Yct, Mt, Xw, xw, Ww):
+    """Tissue-major residuals (float64) of the weights Ww (P x tissues) of the SNPs with
+    dosages Xw (P x individuals, float64) and per-tissue means xw (P x tissues)."""
+    fitted = np.ascontiguousarray(Ww.T) @ Xw                           # tissues x individuals
+    return Yct - Mt * (fitted - (xw * Ww).sum(axis=0).reshape(-1, 1))
 
 
 @njit(nogil=True, cache=True)
@@ -131,21 +151,21 @@ def _primal(R, Ww, l1, l2):
     pen = 0.0
     for a in range(Ww.shape[0]):
         pen += np.sqrt((Ww[a] * Ww[a]).sum())
-    return 0.5 * (R * R).sum() + l1 * pen + 0.5 * l2 * (Ww * Ww).sum()
+    return 0.5 * _dot(R, R) + l1 * pen + 0.5 * l2 * (Ww * Ww).sum()
 
 
 @njit(nogil=True, cache=True)
-def _inner_bcd(Xt, M, xbar, h, R, W, ws, Yc, yy, l1, l2, tol, max_epochs):
+def _inner_bcd(Xt, Mt, xbar, h, Rt, W, ws, Yct, yy, l1, l2, tol, max_epochs):
     """Block coordinate descent over the working set ``ws``, updating W and the masked,
-    per-tissue centred residuals R in place; stops on the working set's duality gap.
+    per-tissue centred residuals Rt in place; stops on the working set's duality gap.
 
     Every 5 epochs the last iterates are extrapolated (Anderson acceleration, as in skglm)
     and the extrapolation is kept when it lowers the objective: SNPs in LD make plain
     coordinate descent slow. Returns the number of epochs.
     """
-    n, n_tis = R.shape
+    n_tis, n = Rt.shape
     P = ws.shape[0]
-    rho, hs, new, delta = np.empty(n_tis), np.empty(n_tis), np.empty(n_tis), np.empty(n_tis)
+    rho, hs, new = np.empty(n_tis), np.empty(n_tis), np.empty(n_tis)
     Xw = np.empty((P, n))
     for a in range(P):
         Xw[a] = Xt[ws[a]]
@@ -156,7 +176,7 @@ def _inner_bcd(Xt, M, xbar, h, R, W, ws, Yc, yy, l1, l2, tol, max_epochs):
     hist = np.zeros((n_hist, P, n_tis))
     epoch = 0
     for epoch in range(1, max_epochs + 1):
-        _bcd_epoch(Xt, M, xbar, h, R, W, ws, l1, l2, rho, hs, new, delta)
+        _bcd_epoch(Xt, Mt, xbar, h, Rt, W, ws, l1, l2, rho, hs, new)
         slot = (epoch - 1) % n_hist
         for a in range(P):
             hist[slot, a] = W[ws[a]]
@@ -170,29 +190,29 @@ def _inner_bcd(Xt, M, xbar, h, R, W, ws, Yc, yy, l1, l2, tol, max_epochs):
                 Wacc = np.zeros((P, n_tis))
                 for m in range(n_hist - 1):
                     Wacc += z[m] * hist[m + 1]
-                Racc = Yc - M * (Xw.T @ Wacc - (xw * Wacc).sum(axis=0))
-                if _primal(Racc, Wacc, l1, l2) < _primal(R, hist[n_hist - 1], l1, l2):
-                    R[:] = Racc
+                Racc = _residuals(Yct, Mt, Xw, xw, Wacc)
+                if _primal(Racc, Wacc, l1, l2) < _primal(Rt, hist[n_hist - 1], l1, l2):
+                    Rt[:] = Racc
                     for a in range(P):
                         W[ws[a]] = Wacc[a]
         Ww = np.empty((P, n_tis))
         for a in range(P):
             Ww[a] = W[ws[a]]
-        dual, w2 = _row_norms(Ww, Xw @ R, l2)
-        if _gap(dual, w2, (R * R).sum(), (R * Yc).sum(), l1, l2) <= tol * yy:
+        dual, w2 = _row_norms(Ww, Xw @ np.ascontiguousarray(Rt.T).astype(np.float64), l2)
+        if _gap(dual, w2, _dot(Rt, Rt), _dot(Rt, Yct), l1, l2) <= tol * yy:
             break
     return epoch
 
 
 @njit(nogil=True, cache=True)
-def _gram(Xw, M, xw):
+def _gram(Xw, Mt, xw):
     """Per-tissue centred Gram matrices (tissues, P, P) of the working-set SNPs, from their
     dosages Xw (P, individuals) and per-tissue means xw (P, tissues)."""
-    P, n_tis = Xw.shape[0], M.shape[1]
-    nk = M.sum(axis=0)
+    P, n_tis = Xw.shape[0], Mt.shape[0]
+    nk = Mt.sum(axis=1)
     Q = np.empty((n_tis, P, P))
     for k in range(n_tis):
-        Q[k] = Xw @ np.ascontiguousarray((Xw * M[:, k]).T)
+        Q[k] = Xw @ np.ascontiguousarray((Xw * Mt[k].astype(np.float64)).T)
         for a in range(P):
             for b in range(P):
                 Q[k, a, b] -= nk[k] * xw[a, k] * xw[b, k]
@@ -265,22 +285,33 @@ def snp_stats(Xt, M):
 
 @njit(nogil=True, cache=True)
 def _centre(Y, M):
-    """Per-tissue means of the observed Y, the masked centred Y and its squared norm."""
+    """Per-tissue means of the observed Y, the masked centred Y (tissue-major) and its
+    squared norm."""
     ybar = (M * Y).sum(axis=0) / np.maximum(M.sum(axis=0), 1.0)
-    Yc = M * (Y - ybar)
-    return ybar, Yc, (Yc * Yc).sum()
+    Yct = np.ascontiguousarray((M * (Y - ybar)).T)
+    return ybar, Yct, _dot(Yct, Yct)
 
 
 @njit(nogil=True, cache=True)
-def _grad(Xt, R):
+def _start(Xt, Y, M):
+    """The solver's state at W = 0: intercepts ybar, centred Yct, yy = ||Yct||^2, the mask
+    Mt and residuals Rt (tissue-major, in the dosages' precision) and G = X^T R."""
+    ybar, Yct, yy = _centre(Y, M)
+    Mt = np.ascontiguousarray(M.T).astype(Xt.dtype)
+    Rt = Yct.astype(Xt.dtype)
+    return ybar, Yct, yy, Mt, Rt, _grad(Xt, Rt)
+
+
+@njit(nogil=True, cache=True)
+def _grad(Xt, Rt):
     """X^T R, (SNPs, tissues) float64, in the dosages' precision: with float32 dosages a
     single-precision product, twice as fast, its rounding far below the tolerances."""
-    return (Xt @ R.astype(Xt.dtype)).astype(np.float64)
+    return (Xt @ np.ascontiguousarray(Rt.T).astype(Xt.dtype)).astype(np.float64)
 
 
 @njit(nogil=True, cache=True)
-def _solve(Xt, M, xbar, h, Yc, yy, W, R, G, lam, l1_ratio, tol, max_epochs, refresh):
-    """Solve at one penalty from the warm start W, residuals R and G = X^T R, all updated
+def _solve(Xt, Mt, xbar, h, Yct, yy, W, Rt, G, lam, l1_ratio, tol, max_epochs, refresh):
+    """Solve at one penalty from the warm start W, residuals Rt and G = X^T R, all updated
     in place. Returns (relative gap, epochs).
 
     Each round: the duality gap of the full problem (stop below tol * yy); the gap-safe
@@ -292,18 +323,18 @@ def _solve(Xt, M, xbar, h, Yc, yy, W, R, G, lam, l1_ratio, tol, max_epochs, refr
     every SNP, as the next penalty of a path needs it.
     """
     p, n = Xt.shape
-    n_tis = M.shape[1]
+    n_tis = Mt.shape[0]
     l1 = n * lam * l1_ratio
     l2 = n * lam * (1.0 - l1_ratio)
     xnorm = np.empty(p)  # operator norm of each SNP's block (masked, centred, with ridge)
     for s in range(p):
         xnorm[s] = np.sqrt(h[s].max() + l2)
     keep, Xk = np.arange(p), Xt
-    rho, hs, new, delta = np.empty(n_tis), np.empty(n_tis), np.empty(n_tis), np.empty(n_tis)
+    rho, hs, new = np.empty(n_tis), np.empty(n_tis), np.empty(n_tis)
     gap_rel, epochs = 0.0, 0
     for _ in range(100):
         dual, w2 = _row_norms(W[keep], G[keep], l2)
-        gap = _gap(dual, w2, (R * R).sum(), (R * Yc).sum(), l1, l2)
+        gap = _gap(dual, w2, _dot(Rt, Rt), _dot(Rt, Yct), l1, l2)
         gap_rel = gap / yy
         if gap <= tol * yy:
             break
@@ -315,37 +346,38 @@ def _solve(Xt, M, xbar, h, Yc, yy, W, R, G, lam, l1_ratio, tol, max_epochs, refr
         violators = np.nonzero((w2 == 0.0) & (dual > l1))[0]
         order = np.concatenate((np.nonzero(w2 > 0.0)[0],
                                 violators[np.argsort(-dual[violators])]))
-        _bcd_epoch(Xt, M, xbar, h, R, W, keep[order], l1, l2, rho, hs, new, delta)
+        _bcd_epoch(Xt, Mt, xbar, h, Rt, W, keep[order], l1, l2, rho, hs, new)
         ws = keep[np.nonzero((W[keep] != 0.0).sum(axis=1) > 0)[0]]
         # Gram-form epochs cost little next to a gradient pass: solve those to the end
         inner_tol = 0.3 * (tol if ws.shape[0] <= GRAM_MAX_SNPS else gap_rel)
-        epochs += 1 + _solve_ws(Xt, M, xbar, h, Yc, yy, W, R, ws, l1, l2, inner_tol,
+        epochs += 1 + _solve_ws(Xt, Mt, xbar, h, Yct, yy, W, Rt, ws, l1, l2, inner_tol,
                                 max_epochs)
-        G[keep] = _grad(Xk, R)
+        G[keep] = _grad(Xk, Rt)
     if refresh and keep.shape[0] < p:
         out = np.ones(p, dtype=np.bool_)
         out[keep] = False
         out_rows = np.nonzero(out)[0]
-        G[out_rows] = _grad(Xt[out_rows], R)
+        G[out_rows] = _grad(Xt[out_rows], Rt)
     return gap_rel, epochs
 
 
 @njit(nogil=True, cache=True)
-def _solve_ws(Xt, M, xbar, h, Yc, yy, W, R, ws, l1, l2, tol, max_epochs):
-    """Solve the problem restricted to the working set ``ws`` (W and R updated in place),
+def _solve_ws(Xt, Mt, xbar, h, Yct, yy, W, Rt, ws, l1, l2, tol, max_epochs):
+    """Solve the problem restricted to the working set ``ws`` (W and Rt updated in place),
     in Gram form when it is small. Returns the number of epochs."""
-    size, n, n_tis = ws.shape[0], Xt.shape[1], M.shape[1]
+    size, n, n_tis = ws.shape[0], Xt.shape[1], Mt.shape[0]
     if size > GRAM_MAX_SNPS:
-        return _inner_bcd(Xt, M, xbar, h, R, W, ws, Yc, yy, l1, l2, tol, max_epochs)
+        return _inner_bcd(Xt, Mt, xbar, h, Rt, W, ws, Yct, yy, l1, l2, tol, max_epochs)
     Xw = np.empty((size, n))
     xw = np.empty((size, n_tis))
     Ww = np.empty((size, n_tis))
     for a in range(size):
         Xw[a], xw[a], Ww[a] = Xt[ws[a]], xbar[ws[a]], W[ws[a]]
-    epochs = _inner_gram(_gram(Xw, M, xw), Xw @ Yc, Ww, l1, l2, yy, tol, max_epochs)
+    epochs = _inner_gram(_gram(Xw, Mt, xw), Xw @ np.ascontiguousarray(Yct.T), Ww, l1, l2, yy,
+                         tol, max_epochs)
     for a in range(size):
         W[ws[a]] = Ww[a]
-    R[:] = Yc - M * (np.ascontiguousarray(Xw.T) @ Ww - (xw * Ww).sum(axis=0))
+    Rt[:] = _residuals(Yct, Mt, Xw, xw, Ww)
     return epochs
 
 
@@ -378,13 +410,12 @@ def fit_path(Xt, Y, M, xbar, h, lambdas, l1_ratio, tol, max_epochs):
     W : (SNPs, tissues) weights; c : (tissues,) intercepts; gap : relative duality gap;
     epochs : total inner epochs.
     """
-    ybar, Yc, yy = _centre(Y, M)
+    ybar, Yct, yy, Mt, Rt, G = _start(Xt, Y, M)
     W = np.zeros((Xt.shape[0], M.shape[1]))
     gap, epochs = 0.0, 0
     if Xt.shape[0] > 0 and yy > 0.0:
-        R, G = Yc.copy(), _grad(Xt, Yc)
         for li in range(lambdas.shape[0]):
-            gap, ep = _solve(Xt, M, xbar, h, Yc, yy, W, R, G, lambdas[li], l1_ratio, tol,
+            gap, ep = _solve(Xt, Mt, xbar, h, Yct, yy, W, Rt, G, lambdas[li], l1_ratio, tol,
                              max_epochs, li < lambdas.shape[0] - 1)
             epochs += ep
     return W, ybar - (xbar * W).sum(axis=0), gap, epochs
@@ -393,8 +424,7 @@ def fit_path(Xt, Y, M, xbar, h, lambdas, l1_ratio, tol, max_epochs):
 @njit(nogil=True, cache=True)
 def lambda_max(Xt, Y, M, l1_ratio):
     """The smallest penalty at which every weight of the gene is zero."""
-    _, Yc, _ = _centre(Y, M)
-    G = _grad(Xt, Yc)
+    G = _start(Xt, Y, M)[5]
     best = 0.0
     for s in range(G.shape[0]):
         best = max(best, np.sqrt((G[s] * G[s]).sum()))
@@ -420,16 +450,14 @@ def cv_errors(Xt, Y, M, fold_xbar, fold_h, lambdas, l1_ratio, tol, max_epochs, f
         Xtr = np.ascontiguousarray(Xt[:, tr])
         Mtr = np.ascontiguousarray(M[tr])
         xbar, h = fold_xbar[f], fold_h[f]
-        ybar, Yc, yy = _centre(np.ascontiguousarray(Y[tr]), Mtr)
+        ybar, Yct, yy, Mt, Rt, G = _start(Xtr, np.ascontiguousarray(Y[tr]), Mtr)
         Xte = np.ascontiguousarray(Xt[:, te])
         Yte, Mte = np.ascontiguousarray(Y[te]), np.ascontiguousarray(M[te])
         W = np.zeros((Xt.shape[0], M.shape[1]))
-        R = Yc.copy()
-        G = _grad(Xtr, R)
         best, rises, last = np.inf, 0, np.inf
         for li in range(lambdas.shape[0]):
             if Xt.shape[0] > 0 and yy > 0.0:
-                _solve(Xtr, Mtr, xbar, h, Yc, yy, W, R, G, lambdas[li], l1_ratio, tol,
+                _solve(Xtr, Mt, xbar, h, Yct, yy, W, Rt, G, lambdas[li], l1_ratio, tol,
                        max_epochs, True)
             sse = _sse(Xte, Yte, Mte, W, ybar - (xbar * W).sum(axis=0))
             err[li] += sse
