@@ -255,7 +255,8 @@ def _gene_fitter(ds: Dataset, gene_rows: np.ndarray, s: CisSettings, tissue_idx:
     M, Yf = _mask_and_fill(Y, s.impute)
     lo, hi = int(genes["cis_start"].min()), int(genes["cis_stop"].max())
     cols = ds.individuals["geno_col"].to_numpy()[train]
-    Xt = np.ascontiguousarray(ds.dosages[lo:hi][:, cols], dtype=np.float32)  # as stored
+    # np.take gathers columns several times faster than fancy indexing
+    Xt = np.take(ds.dosages[lo:hi], cols, axis=1).astype(np.float32, copy=False)
     _check_finite(Xt, "genotype", ds.snps["snp_id"].to_numpy()[lo:hi],
                   ds.individuals["individual"].to_numpy()[train])
     folds = np.random.default_rng(s.seed).permutation(len(train)) % s.cv_folds
