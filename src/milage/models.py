@@ -94,13 +94,16 @@ def build_model(kind: str, n_snps: int, n_tissues: int, n_genes: int,
 
 
 def soft_threshold(v, threshold):
-    """The proximal operator of threshold * |v|."""
-    return ops.sign(v) * ops.maximum(ops.abs(v) - threshold, 0.0)
+    """The proximal operator of threshold * |v|: sign(v) max(|v| - threshold, 0), written
+    as v - clip(v, -threshold, threshold), two elementwise passes instead of four."""
+    return v - ops.clip(v, -threshold, threshold)
 
 
 class _Proximal:
     """After the parent optimizer's update, soft-threshold each variable named in ``l1``
-    (a proximal gradient step in the parent's metric), so penalised zeros are exact."""
+    (a proximal gradient step in the parent's metric), so penalised zeros are exact.
+    ``_prox_step(variable, scale)`` is the per-coordinate step times ``scale`` (the
+    learning rate times the penalty, a scalar: so it costs no extra pass over the variable)."""
 
     def __init__(self, *, l1: dict[str, float], **kwargs):
         super().__init__(**kwargs)
@@ -114,8 +117,8 @@ class _Proximal:
         super().update_step(gradient, variable, learning_rate)
         lam = self._l1_of[self._get_variable_index(variable)]
         if lam:
-            step = self._prox_step(variable, ops.cast(learning_rate, variable.dtype))
-            self.assign(variable, soft_threshold(variable, lam * step))
+            step = self._prox_step(variable, lam * ops.cast(learning_rate, variable.dtype))
+            self.assign(variable, soft_threshold(variable, step))
 
     def get_config(self):
         return {**super().get_config(), "l1": self.l1}
