@@ -38,7 +38,7 @@ class CisSettings:
     n_lambdas: int = 20
     lambda_min_ratio: float = 0.05
     cv_patience: int = 3              # CV stops a fold's path after this many rises
-    tol: float = 3e-5                 # duality gap, relative to ||Y||^2
+    tol: float = 1e-4                 # duality gap, relative to ||Y||^2
     cv_tol: float = 1e-4              # the same for the CV solves, which only rank penalties
     max_epochs: int = 10_000
     chunk_size: int = 500
