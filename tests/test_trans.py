@@ -73,6 +73,16 @@ def test_proximal_adam_keeps_exact_zeros_and_leaves_unpenalised_variables():
     assert float(np.asarray(model.c)[0]) == pytest.approx(ref.intercept_, abs=0.01)
 
 
+def test_l1_penalties_are_one_number_or_one_per_model():
+    l1 = {"alpha": {"ml": 0.15, "nn": 0.5, "tm": 0.4}, "beta": 3e-4, "V": 1e-4}
+    ml, tm = (models.build_model(k, 4, 2, 3, 2) for k in ("ml", "tm"))
+    assert train.model_l1(l1, ml) == {"alpha": 0.15, "beta": 3e-4}
+    assert train.model_l1(l1, tm) == {"alpha": 0.4, "V": 1e-4, "W": 0.0}
+    with pytest.raises(MilageError, match=r"trans.train.l1.alpha gives no penalty for model "
+                                          r"'ml'. Fix: give one for each of ml, nn and tm"):
+        train.model_l1({"alpha": {"nn": 0.5}}, ml)
+
+
 @pytest.mark.parametrize("kind", models.MODELS)
 def test_models_compute_the_paper_formulas(kind):
     rng = np.random.default_rng(1)
@@ -240,14 +250,14 @@ def test_a_training_step_runs_under_jax(tmp_path):
 
 
 def test_trans_models_explain_the_planted_trans_variance(medium_trained):
-    """Thresholds from measurement (test VE: cis 0.419, oracle 0.537, ml 0.490, nn 0.504,
-    tm 0.513, beta of ML/NN refitted after training): every model gains at least 0.06 over
-    cis-only; TM comes within 0.03 of the oracle, NN within 0.035 and ML within 0.05 (the
-    issue asks 0.03 of ML and NN: not met)."""
+    """Thresholds from measurement (test VE: cis 0.419, oracle 0.537, ml 0.514, nn 0.504,
+    tm 0.513, beta of ML/NN refitted after training, ML's alpha penalty 0.15): every model
+    gains at least 0.06 over cis-only; TM and ML come within 0.03 of the oracle, NN within
+    0.035 (the issue asks 0.03 of NN: not met)."""
     ve = medium_trained.test_ve
     assert ve["oracle"] == pytest.approx(0.537, abs=0.02)
     for kind in models.MODELS:
         assert ve[kind] > ve["cis"] + 0.06, kind
     assert ve["tm"] > ve["oracle"] - 0.03
     assert ve["nn"] > ve["oracle"] - 0.035
-    assert ve["ml"] > ve["oracle"] - 0.05
+    assert ve["ml"] > ve["oracle"] - 0.03

@@ -32,9 +32,10 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TrainSettings:
     """Training settings (config section ``trans.train``); ``l1`` maps a variable name
-    (alpha, beta, V, W) to its L1 penalty."""
+    (alpha, beta, V, W) to its L1 penalty: one number for every model, or a mapping
+    {ml, nn, tm: number} (see :func:`model_l1`)."""
 
-    l1: dict[str, float] = field(default_factory=dict)
+    l1: dict[str, float | dict[str, float]] = field(default_factory=dict)
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     batch_size: int = 32            # individuals per update; 0: the whole training set
@@ -43,6 +44,23 @@ class TrainSettings:
     checkpoint_every: int = 10      # epochs
     refit_lambdas: tuple[float, ...] = ()   # relaxed group-LASSO refits of beta (ML, NN)
     seed: int = 1
+
+
+def model_l1(l1: dict, model: TransModel) -> dict[str, float]:
+    """The L1 penalty of each penalised variable of ``model``: the configured number, or
+    the model's own entry where the configuration gives one per model (a linear factor's
+    scale differs from a sigmoid's, so ML's alpha wants a smaller penalty than NN's)."""
+    out = {}
+    for name in model.penalised:
+        value = l1.get(name, 0.0)
+        if isinstance(value, dict):
+            if model.name not in value:
+                raise MilageError(f"trans.train.l1.{name} gives no penalty for model "
+                                  f"{model.name!r}. Fix: give one for each of ml, nn and "
+                                  f"tm, or one number for all")
+            value = value[model.name]
+        out[name] = float(value)
+    return out
 
 
 def deterministic(seed: int) -> None:
@@ -125,8 +143,7 @@ def train(model: TransModel, data: TransData, s: TrainSettings,
     reports it: selection always uses the validation split).
     """
     deterministic(s.seed)
-    optimizer = make_optimizer(s.optimizer, s.learning_rate,
-                               {n: s.l1.get(n, 0.0) for n in model.penalised})
+    optimizer = make_optimizer(s.optimizer, s.learning_rate, model_l1(s.l1, model))
     model.compile(optimizer=optimizer)
     optimizer.build(model.trainable_variables)
     state, fingerprint = _State(model, splits), _fingerprint(model, data, s)
