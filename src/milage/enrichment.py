@@ -2,10 +2,11 @@
 
 Table 1 (:func:`overlap_table`): the top genes of each tissue's most active factor against
 every gene set, by the hypergeometric test. Table 2 (:func:`mtgsea_table`, MTGSEA): for
-(tissue, factor) pairs, every gene ranked by its least-squares loading; the GSEA enrichment score (weight p)
-of every gene set in both directions (and on the ranking by |loading|, for sets whose genes
-the factor moves either way), and the paper's p-value: the chance that the best ES over all
-gene sets, under permutations of the genes, reaches the observed ES.
+(tissue, factor) pairs, every gene ranked by its least-squares loading; the GSEA
+enrichment score (weight p) of every gene set in both directions (and on the ranking by
+|loading|, for sets whose genes the factor moves either way), and the paper's p-value:
+the chance that the best ES over all gene sets, under permutations of the genes, reaches
+the observed ES.
 
 The running-sum kernel (:func:`running_sum_extremes`) is written here rather than called from
 gseapy because the null needs the ES of every gene set under the *same* gene permutation

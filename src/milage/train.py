@@ -20,8 +20,14 @@ import numpy as np
 import pandas as pd
 
 from milage.errors import MilageError
-from milage.init import (InitSettings, initialise, least_squares_beta, live_factors, relaxed_beta,
-                         training_samples)
+from milage.init import (
+    InitSettings,
+    initialise,
+    least_squares_beta,
+    live_factors,
+    relaxed_beta,
+    training_samples,
+)
 from milage.io import atomic_output
 from milage.models import TransModel, build_model, make_optimizer
 from milage.trans import TransData, predict_samples, set_params, split_ve
