@@ -159,7 +159,7 @@ def _inner_bcd(Xt, Mt, xbar, h, Rt, W, ws, Yct, yy, l1, l2, tol, max_epochs):
     """Block coordinate descent over the working set ``ws``, updating W and the masked,
     per-tissue centred residuals Rt in place; stops on the working set's duality gap.
 
-    Every 5 epochs the last iterates are extrapolated (Anderson acceleration, as in skglm)
+    Every 6 epochs the last iterates are extrapolated (Anderson acceleration, as in skglm)
     and the extrapolation is kept when it lowers the objective: SNPs in LD make plain
     coordinate descent slow. Returns the number of epochs.
     """

@@ -120,11 +120,15 @@ def least_squares_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int,
         gram[k], rhs[k] = d[rows].T @ d[rows], d[rows].T @ samples.residuals[rows]
     beta = np.zeros((f.shape[1], n_tissues, support.shape[1]))
     b = np.zeros((n_tissues, support.shape[1]))
-    for j in range(support.shape[1]):       # a small solve per gene, on its kept factors
-        keep = np.concatenate([[0], 1 + np.nonzero(support[:, j])[0]])
+    # one batched solve per distinct support (all genes at once for dense loadings)
+    patterns, group = np.unique(support.T, axis=0, return_inverse=True)
+    for g, pattern in enumerate(patterns):
+        genes = np.nonzero(group.ravel() == g)[0]
+        keep = np.concatenate([[0], 1 + np.nonzero(pattern)[0]])
         sub = gram[:, keep[:, None], keep] + 1e-8 * np.eye(len(keep))
-        coef = np.linalg.solve(sub, rhs[:, keep, j][:, :, None])[:, :, 0]
-        b[:, j], beta[keep[1:] - 1, :, j] = coef[:, 0], coef[:, 1:].T
+        coef = np.linalg.solve(sub, rhs[:, keep][:, :, genes])         # tissues x keep x genes
+        b[:, genes] = coef[:, 0]
+        beta[np.ix_(keep[1:] - 1, np.arange(n_tissues), genes)] = coef[:, 1:].transpose(1, 0, 2)
     return beta, b
 
 
