@@ -85,14 +85,14 @@ def _keras_twin(ref: NumpyNN, shape: Shape):
     return model
 
 
-def test_numpy_step_matches_keras_autodiff_and_proximal_adam():
+def test_numpy_step_matches_keras_gradients_and_proximal_adam():
     shape = Shape(S=40, J=7, K=3, T=4, I=25)
     x, y, mask = step_data(**shape.as_dict(), seed=2)
     ref = NumpyNN(shape.S, shape.J, shape.K, shape.T, lr=0.01, l1={"alpha": 0.05, "beta": 0.01})
     ref.p = {k: v * 30 for k, v in ref.p.items()}       # away from zero: the prox matters
     model = _keras_twin(ref, shape)
     with tf.GradientTape() as tape:
-        loss = model.compute_loss(y=(y, mask), y_pred=model(x))
+        loss = model.compute_loss(y=(y, mask), y_pred=model(x, training=True))
     grads = dict(zip([v.name for v in model.trainable_variables],
                      tape.gradient(loss, model.trainable_variables), strict=True))
     np_loss, np_grads = ref.loss_and_grads(x, y, mask)

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 from conftest import REPO
 from keras import ops
 from scipy.special import expit
@@ -100,9 +101,32 @@ def test_models_compute_the_paper_formulas(kind):
     np.testing.assert_allclose(np.asarray(model(x)), want, rtol=1e-4, atol=1e-5)
     y = rng.standard_normal(want.shape).astype("float32")
     mask = (rng.random((4, n_tissues)) < 0.6).astype("float32")
-    loss = float(model.compute_loss(y=(y, mask), y_pred=model(x)))
+    loss = float(model.compute_loss(y=(y, mask), y_pred=model(x, training=True)))
     want_loss = 0.5 * (((want - y) ** 2).sum(axis=2) * mask).sum() / mask.sum()
     assert loss == pytest.approx(want_loss, rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", models.MODELS)
+def test_fused_loss_gradient_equals_autodiff_of_the_plain_loss(kind):
+    rng = np.random.default_rng(3)
+    model = models.build_model(kind, 9, 3, 5, 2)
+    trans.set_params(model, {v.name: rng.standard_normal(v.shape).astype("float32")
+                             for v in model.weights})
+    x = rng.standard_normal((6, 9)).astype("float32")
+    y = rng.standard_normal((6, 3, 5)).astype("float32")
+    mask = (rng.random((6, 3)) < 0.6).astype("float32")
+
+    def gradients(loss_of_model):
+        with tf.GradientTape() as tape:
+            loss = loss_of_model()
+        return float(loss), tape.gradient(loss, model.trainable_variables)
+
+    got = gradients(lambda: model.compute_loss(y=(y, mask), y_pred=model(x, training=True)))
+    want = gradients(lambda: 0.5 * tf.reduce_sum(
+        tf.reduce_sum(tf.square(model(x) - y), axis=2) * mask) / tf.reduce_sum(mask))
+    assert got[0] == pytest.approx(want[0], rel=1e-5)
+    for v, g, w in zip(model.trainable_variables, got[1], want[1], strict=True):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-4, atol=1e-6, err_msg=v.name)
 
 
 def test_rank1_factorisation_recovers_a_planted_incomplete_matrix():
