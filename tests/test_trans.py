@@ -11,7 +11,6 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-import tensorflow as tf
 from conftest import REPO
 from keras import ops
 from scipy.special import expit
@@ -108,6 +107,7 @@ def test_models_compute_the_paper_formulas(kind):
 
 @pytest.mark.parametrize("kind", models.MODELS)
 def test_fused_loss_gradient_equals_autodiff_of_the_plain_loss(kind):
+    tf = pytest.importorskip("tensorflow")
     rng = np.random.default_rng(3)
     model = models.build_model(kind, 9, 3, 5, 2)
     trans.set_params(model, {v.name: rng.standard_normal(v.shape).astype("float32")
