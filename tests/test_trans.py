@@ -78,9 +78,10 @@ def test_l1_penalties_are_one_number_or_one_per_model():
     ml, tm = (models.build_model(k, 4, 2, 3, 2) for k in ("ml", "tm"))
     assert train.model_l1(l1, ml) == {"alpha": 0.15, "beta": 3e-4}
     assert train.model_l1(l1, tm) == {"alpha": 0.4, "V": 1e-4, "W": 0.0}
-    with pytest.raises(MilageError, match=r"trans.train.l1.alpha gives no penalty for model "
-                                          r"'ml'. Fix: give one for each of ml, nn and tm"):
+    with pytest.raises(MilageError, match=r"trans.train.l1.alpha gives no value for model "
+                                          r"'ml'. Fix: give one for each model, or one "):
         train.model_l1({"alpha": {"nn": 0.5}}, ml)
+    assert init.per_model({"ml": 0.01, "nn": 0.0075}, "nn", "beta_lambda") == 0.0075
 
 
 @pytest.mark.parametrize("kind", models.MODELS)
@@ -274,14 +275,11 @@ def test_a_training_step_runs_under_jax(tmp_path):
 
 
 def test_trans_models_explain_the_planted_trans_variance(medium_trained):
-    """Thresholds from measurement (test VE: cis 0.419, oracle 0.537, ml 0.514, nn 0.504,
-    tm 0.513, beta of ML/NN refitted after training, ML's alpha penalty 0.15): every model
-    gains at least 0.06 over cis-only; TM and ML come within 0.03 of the oracle, NN within
-    0.035 (the issue asks 0.03 of NN: not met)."""
+    """Thresholds from measurement (test VE: cis 0.419, oracle 0.537, ml 0.514, nn 0.516,
+    tm 0.513, beta of ML/NN refitted after training): every model gains at least 0.06 over
+    cis-only and comes within 0.03 of the oracle."""
     ve = medium_trained.test_ve
     assert ve["oracle"] == pytest.approx(0.537, abs=0.02)
     for kind in models.MODELS:
         assert ve[kind] > ve["cis"] + 0.06, kind
-    assert ve["tm"] > ve["oracle"] - 0.03
-    assert ve["nn"] > ve["oracle"] - 0.035
-    assert ve["ml"] > ve["oracle"] - 0.03
+        assert ve[kind] > ve["oracle"] - 0.03, kind

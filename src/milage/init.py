@@ -19,6 +19,7 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import Lasso
 
 from milage.cis import MultiTissueGroupLasso
+from milage.errors import MilageError
 from milage.trans import TransData
 
 CANDIDATES = ("none", "cis_of_active_genes", "all")
@@ -31,10 +32,21 @@ class InitSettings:
     n_factors: int = 20
     candidates: str = "none"        # SNPs offered to the alpha LASSO of each factor
     alpha_lambda: float = 0.05      # LASSO penalty of alpha
-    beta_lambda: float = 0.02       # group-LASSO penalty of beta (ML, NN)
+    beta_lambda: float | dict[str, float] = 0.01   # group-LASSO of beta (ML, NN); per_model
     v_lambda: float = 0.005         # LASSO penalty of V (TM)
     als_iterations: int = 50        # rank-1 factorisation sweeps (TM)
     seed: int = 1
+
+
+def per_model(value: float | dict[str, float], model: str, key: str) -> float:
+    """A setting given as one number for every model or as a mapping {model: number}:
+    ``model``'s value (``key`` names the setting in errors)."""
+    if not isinstance(value, dict):
+        return float(value)
+    if model not in value:
+        raise MilageError(f"{key} gives no value for model {model!r}. Fix: give one for "
+                          "each model, or one number for all")
+    return float(value[model])
 
 
 @dataclass
@@ -214,6 +226,7 @@ def initialise(kind: str, data: TransData, cis_windows: np.ndarray,
         target = logit(f)
     else:                 # linear factors: standardised, so one beta penalty suits both
         f = target = (f - f.mean(axis=0)) / np.where(f.std(axis=0) > 0, f.std(axis=0), 1.0)
-    beta, b = init_beta(f, samples, n_tissues, s.beta_lambda)
+    beta, b = init_beta(f, samples, n_tissues,
+                        per_model(s.beta_lambda, kind, "trans.init.beta_lambda"))
     alpha, a = init_alpha(x, target, (beta != 0).any(axis=1).T, cis_windows, s)
     return {"alpha": alpha, "a": a, "beta": beta, "b": b}

@@ -25,6 +25,7 @@ from milage.init import (
     initialise,
     least_squares_beta,
     live_factors,
+    per_model,
     relaxed_beta,
     training_samples,
 )
@@ -56,17 +57,8 @@ def model_l1(l1: dict, model: TransModel) -> dict[str, float]:
     """The L1 penalty of each penalised variable of ``model``: the configured number, or
     the model's own entry where the configuration gives one per model (a linear factor's
     scale differs from a sigmoid's, so ML's alpha wants a smaller penalty than NN's)."""
-    out = {}
-    for name in model.penalised:
-        value = l1.get(name, 0.0)
-        if isinstance(value, dict):
-            if model.name not in value:
-                raise MilageError(f"trans.train.l1.{name} gives no penalty for model "
-                                  f"{model.name!r}. Fix: give one for each of ml, nn and "
-                                  f"tm, or one number for all")
-            value = value[model.name]
-        out[name] = float(value)
-    return out
+    return {name: per_model(l1.get(name, 0.0), model.name, f"trans.train.l1.{name}")
+            for name in model.penalised}
 
 
 def deterministic(seed: int) -> None:
