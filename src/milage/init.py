@@ -224,7 +224,7 @@ def initialise(kind: str, data: TransData, cis_windows: np.ndarray,
     if kind == "nn":      # sigmoid outputs: into [0.1, 0.9], the logit is alpha's target
         f = scale_unit(f)
         target = logit(f)
-    else:                 # linear factors: standardised, so one beta penalty suits both
+    else:                 # linear factors: standardised
         f = target = (f - f.mean(axis=0)) / np.where(f.std(axis=0) > 0, f.std(axis=0), 1.0)
     beta, b = init_beta(f, samples, n_tissues,
                         per_model(s.beta_lambda, kind, "trans.init.beta_lambda"))
