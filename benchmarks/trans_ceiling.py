@@ -28,21 +28,28 @@ def test_ve(ds, data, cis_pred, factors, lam) -> float:
     beta, b = init.relaxed_beta(factors[train], init.training_samples(data), len(ds.tissues),
                                 lam)
     ind, tis = ds.samples["ind_index"].to_numpy(), ds.samples["tissue_index"].to_numpy()
-    trans = np.einsum("st,tsj->sj", factors[ind], beta[:, tis]) + b[tis]
+    trans = b[tis]
+    for k in range(len(ds.tissues)):       # one GEMM per tissue, no samples x genes x factors
+        rows = np.nonzero(tis == k)[0]
+        trans[rows] += factors[ind[rows]] @ beta[:, k]
     return float(evaluate.variance_explained(ds, cis_pred + trans, "x")
                  .set_index("split")["ve"]["test"])
 
 
+def least_squares_fit(columns, target, train) -> np.ndarray:
+    """Fitted values (every individual) of ``target`` regressed on an intercept and
+    ``columns`` over the training individuals."""
+    design = np.column_stack([np.ones(len(columns)), columns])
+    return design @ np.linalg.lstsq(design[train], target[train], rcond=None)[0]
+
+
 def best_linear(data, truth, snp_rows, planted) -> np.ndarray:
     """Each planted factor's least-squares fit on its planted SNPs (training individuals)."""
-    train = data.rows("train")
     out = np.zeros_like(planted)
     for t in range(planted.shape[1]):
         rows = snp_rows[np.nonzero(truth["alpha"][t])[0]]
-        design = np.column_stack([np.ones(len(data.genotypes)),
-                                  data.genotypes[:, rows[rows >= 0]]])
-        coef = np.linalg.lstsq(design[train], planted[train, t], rcond=None)[0]
-        out[:, t] = design @ coef
+        out[:, t] = least_squares_fit(data.genotypes[:, rows[rows >= 0]], planted[:, t],
+                                      data.rows("train"))
     return out
 
 
@@ -52,9 +59,8 @@ def recovery(data, planted, params_path) -> dict:
     model, _ = load_params(params_path)
     f = ops.convert_to_numpy(model.factors(data.genotypes)).astype(np.float64)
     train, test = data.rows("train"), data.rows("test")
-    design = np.column_stack([np.ones(len(f)), f[:, init.live_factors(f[train])]])
-    coef = np.linalg.lstsq(design[train], planted[train], rcond=None)[0]
-    err = ((planted[test] - design[test] @ coef) ** 2).sum(axis=0)
+    fitted = least_squares_fit(f[:, init.live_factors(f[train])], planted, train)
+    err = ((planted[test] - fitted[test]) ** 2).sum(axis=0)
     r2 = 1 - err / ((planted[test] - planted[test].mean(axis=0)) ** 2).sum(axis=0)
     return {"recovered": int((r2 > 0.5).sum()), "of": len(r2), "mean_r2": round(r2.mean(), 3)}
 
