@@ -9,14 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import prepare
-from sklearn.linear_model import MultiTaskLasso
+from sklearn.linear_model import LinearRegression, MultiTaskLasso
 
-from milage import cis
+from milage import cis, cis_solver
 from milage.cis import CisSettings, MultiTissueGroupLasso, masked_objective
 from milage.data import load_dataset
 from milage.errors import InputError
 from milage.evaluate import oracle_prediction, training_intercepts, variance_explained
 from milage.predictdb import write_predictdb
+
+RELAX_GAIN = 0.003  # medium cohort's cis test VE, relaxed over plain: 0.4253 vs 0.4208
 
 
 def ld_problem(seed=0, n=150, p=80, k=6, missing=0.0):
@@ -71,6 +73,32 @@ def test_masked_fit_satisfies_kkt(l1_ratio):
     assert np.linalg.norm(grad[~active], axis=1).max() <= alpha * l1_ratio * (1 + 1e-6)
 
 
+@pytest.mark.parametrize("gamma", [0.0, 0.25])
+def test_relaxed_fit_blends_in_per_tissue_least_squares_on_the_kept_snps(gamma):
+    X, Y = ld_problem(missing=0.5)
+    lasso = MultiTissueGroupLasso(0.1, tol=1e-12).fit(X, Y)        # keeps 23 of 80 SNPs
+    M = (~np.isnan(Y)).astype(float)
+    Xt = np.ascontiguousarray(X.T)
+    W, c = cis_solver.relax_fit(Xt, np.nan_to_num(Y), M, cis_solver.snp_stats(Xt, M)[0],
+                                lasso.coef_.T.copy(), gamma)
+    kept = np.linalg.norm(lasso.coef_, axis=0) > 0
+    assert 0 < kept.sum() < X.shape[1]
+    for k in range(Y.shape[1]):
+        rows = M[:, k] == 1
+        ols = LinearRegression().fit(X[rows][:, kept], Y[rows, k])
+        np.testing.assert_allclose(W[kept, k], gamma * lasso.coef_[k, kept]
+                                   + (1 - gamma) * ols.coef_, rtol=1e-6, atol=1e-8)
+        assert c[k] == pytest.approx(gamma * lasso.intercept_[k]
+                                     + (1 - gamma) * ols.intercept_, rel=1e-6)
+    assert (W[~kept] == 0).all()
+
+
+def test_relax_outside_zero_one_is_refused():
+    with pytest.raises(ValueError, match=r"cis relax must be one or more numbers in \[0, 1\], "
+                                         r"not \[0.5, 1.5\]"):
+        CisSettings(relax=(0.5, 1.5))
+
+
 def test_non_convergence_warns():
     X, Y = ld_problem()
     with pytest.warns(Warning, match="did not converge"):
@@ -101,7 +129,9 @@ def test_planted_cis_snps_are_recovered(medium, medium_fit):
              .groupby(["gene_id", "snp_id"])["w2"].sum().reset_index())
     selected = set(zip(norms["gene_id"], norms["snp_id"], strict=True))
     truth_set = set(zip(planted["gene_id"], planted["snp_id"], strict=True))
-    assert len(truth_set & selected) / len(truth_set) >= 0.95  # recall of the CV fit
+    assert len(truth_set & selected) / len(truth_set) >= 0.95  # recall of the CV fit: 0.99
+    # the relaxed fit keeps few SNPs besides the planted ones (0.90; plain group-LASSO 0.28)
+    assert len(truth_set & selected) / len(selected) >= 0.85
     # precision of the m strongest SNPs of each gene, m = its number of planted SNPs
     n_planted = planted.groupby("gene_id").size()
     norms["rank"] = norms.groupby("gene_id")["w2"].rank(ascending=False, method="first")
@@ -124,12 +154,23 @@ def test_cis_close_to_oracle_and_beats_per_tissue_elastic_net(medium, medium_fit
     oracle = oracle_prediction(ds, truth, trans=False)
     ve_oracle = variance_explained(ds, oracle, "oracle").set_index("split")["ve"]
     assert ve_oracle["test"] == pytest.approx(0.43, abs=0.05)
-    assert ve["test"] > ve_oracle["test"] - 0.05
-    enet = [cis.fit_genes(ds, np.arange(len(ds.genes)), CisSettings(l1_ratio=0.5, threads=2),
-                          tissues=[k]) for k in range(len(ds.tissues))]
+    assert ve["test"] > ve_oracle["test"] - 0.01    # measured: 0.4253 vs 0.4310
+    enet = [cis.fit_genes(ds, np.arange(len(ds.genes)),
+                          CisSettings(l1_ratio=0.5, relax=(1.0,), threads=2), tissues=[k])
+            for k in range(len(ds.tissues))]
     pred_en = cis.predict(ds, pd.concat([f.weights for f in enet]),
                           pd.concat([f.intercepts for f in enet]))
     assert variance_explained(ds, pred_en, "en").set_index("split")["ve"]["test"] < ve["test"]
+
+
+def test_relaxed_fit_beats_the_plain_group_lasso(medium, medium_fit):
+    ds, _ = medium
+    plain = cis.fit_genes(ds, np.arange(len(ds.genes)), CisSettings(relax=(1.0,), threads=2))
+    ve = {name: variance_explained(ds, cis.predict(ds, f.weights, f.intercepts), name)
+          .set_index("split")["ve"]["test"] for name, f in (("plain", plain),
+                                                            ("relaxed", medium_fit))}
+    assert ve["relaxed"] > ve["plain"] + RELAX_GAIN
+    assert medium_fit.genes["n_snps"].mean() < 0.5 * plain.genes["n_snps"].mean()  # 2.2, 7.1
 
 
 def test_batch_equals_gene_by_gene_and_chunks(tiny_prepared):
@@ -142,25 +183,30 @@ def test_batch_equals_gene_by_gene_and_chunks(tiny_prepared):
                                   pd.concat([c.weights for c in chunks], ignore_index=True))
     pd.testing.assert_frame_equal(together.genes,
                                   pd.concat([c.genes for c in chunks], ignore_index=True))
-    # one gene through the estimator at the chosen penalty gives the same weights
     g = int(together.genes["n_snps"].to_numpy().argmax())
     gene = ds.genes.iloc[g]
     train = np.nonzero(ds.individuals["split"].to_numpy() == "train")[0]
     X = ds.genotypes(ds.individuals["geno_col"].to_numpy()[train])[:, gene.cis_start:
                                                                   gene.cis_stop]
     Y = cis.expression_tensor(ds, np.array([g]), train)[0]
+    # one gene through the estimator at the chosen penalty, relaxed by the chosen gamma,
+    # gives the same weights
     est = MultiTissueGroupLasso(together.genes["lambda"].iat[g], tol=1e-9).fit(X, Y)
+    M = (~np.isnan(Y)).astype(float)
+    Xt = np.ascontiguousarray(X.T)
+    relaxed, _ = cis_solver.relax_fit(Xt, np.nan_to_num(Y), M, cis_solver.snp_stats(Xt, M)[0],
+                                      est.coef_.T.copy(), together.genes["relax"].iat[g])
     w = together.weights[together.weights["gene_id"] == gene.gene_id]
     dense = np.zeros_like(est.coef_)
     dense[pd.Index(ds.tissues).get_indexer(w["tissue"]),
           pd.Index(ds.snps["snp_id"]).get_indexer(w["snp_id"]) - gene.cis_start] = w["weight"]
-    np.testing.assert_allclose(dense, est.coef_, atol=1e-3)
+    np.testing.assert_allclose(dense, relaxed.T, atol=1e-3)
 
 
 def test_per_tissue_fits_equal_one_tissue_at_a_time(tiny_prepared):
     ds = load_dataset(tiny_prepared)
     rows = np.arange(len(ds.genes))
-    s = CisSettings(l1_ratio=0.5, threads=2)
+    s = CisSettings(l1_ratio=0.5, relax=(1.0,), threads=2)
     together = cis.fit_genes_per_tissue(ds, rows, s)
     assert len(together) == len(ds.tissues)
     for k, fit in enumerate(together):

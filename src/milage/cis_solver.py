@@ -432,18 +432,59 @@ def lambda_max(Xt, Y, M, l1_ratio):
 
 
 @njit(nogil=True, cache=True)
-def cv_errors(Xt, Y, M, fold_xbar, fold_h, lambdas, l1_ratio, tol, max_epochs, folds,
+def _least_squares(Xt, Mt, xbar, Yct, W):
+    """The unpenalised refit of the relaxed fit: per tissue, least squares of the masked,
+    centred Yct (tissues x individuals) on the SNPs with a non-zero weight in W (SNPs x
+    tissues). Returns weights of W's shape.
+
+    Solved from the normal equations by LU with a ridge of 1e-9 x the mean curvature, which
+    keeps the system regular where the kept SNPs are collinear (tight LD) or outnumber a
+    tissue's samples; numba's SVD-based lstsq fails to converge on such rank-deficient
+    Gram matrices."""
+    ws = np.nonzero((W != 0.0).sum(axis=1) > 0)[0]
+    out = np.zeros(W.shape)
+    if ws.shape[0] == 0:
+        return out
+    Xw = np.empty((ws.shape[0], Xt.shape[1]))
+    xw = np.empty((ws.shape[0], W.shape[1]))
+    for a in range(ws.shape[0]):
+        Xw[a], xw[a] = Xt[ws[a]], xbar[ws[a]]
+    Q = _gram(Xw, Mt, xw)
+    B = Xw @ np.ascontiguousarray(Yct.T)
+    for k in range(W.shape[1]):
+        ridge = 1e-9 * max(np.trace(Q[k]) / ws.shape[0], 1e-300)
+        sol = np.linalg.solve(Q[k] + ridge * np.eye(ws.shape[0]), np.ascontiguousarray(B[:, k]))
+        for a in range(ws.shape[0]):
+            out[ws[a], k] = sol[a]
+    return out
+
+
+@njit(nogil=True, cache=True)
+def relax_fit(Xt, Y, M, xbar, W, gamma):
+    """The relaxed group-LASSO (glmnet's ``relax``; Meinshausen 2007): gamma x the fit W
+    plus (1 - gamma) x the least-squares refit on its SNPs. Returns weights and intercepts."""
+    ybar, Yct, _ = _centre(Y, M)
+    Wb = gamma * W + (1.0 - gamma) * _least_squares(Xt, np.ascontiguousarray(M.T), xbar,
+                                                    Yct, W)
+    return Wb, ybar - (xbar * Wb).sum(axis=0)
+
+
+@njit(nogil=True, cache=True)
+def cv_errors(Xt, Y, M, fold_xbar, fold_h, lambdas, gammas, l1_ratio, tol, max_epochs, folds,
               patience):
-    """K-fold cross-validated squared error of one gene along its penalty path.
+    """K-fold cross-validated squared error of one gene along its penalty path, for each
+    relaxation ``gammas`` (see :func:`relax_fit`; 1 is the plain fit): (penalties, gammas).
 
     ``folds`` gives each individual's fold (0 .. n_folds - 1); fold_xbar / fold_h
     (folds, SNPs, tissues) are :func:`snp_stats` of each fold's training individuals.
-    A fold stops descending the path once its held-out error has risen ``patience`` times
-    in a row after its minimum (the small penalties that overfit are the slow ones); the
-    error at the penalties it skipped is +inf, so they are never chosen.
+    A fold stops descending the path once its held-out error (the least over gammas) has
+    risen ``patience`` times in a row after its minimum (the small penalties that overfit
+    are the slow ones); the error at the penalties it skipped is +inf, so they are never
+    chosen.
     """
     n_folds = folds.max() + 1
-    err = np.zeros(lambdas.shape[0])
+    err = np.zeros((lambdas.shape[0], gammas.shape[0]))
+    relaxed = (gammas < 1.0).any()
     for f in range(n_folds):
         tr = np.nonzero(folds != f)[0]
         te = np.nonzero(folds == f)[0]
@@ -459,8 +500,13 @@ def cv_errors(Xt, Y, M, fold_xbar, fold_h, lambdas, l1_ratio, tol, max_epochs, f
             if Xt.shape[0] > 0 and yy > 0.0:
                 _solve(Xtr, Mt, xbar, h, Yct, yy, W, Rt, G, lambdas[li], l1_ratio, tol,
                        max_epochs, True)
-            sse = _sse(Xte, Yte, Mte, W, ybar - (xbar * W).sum(axis=0))
-            err[li] += sse
+            W_ls = _least_squares(Xtr, Mt, xbar, Yct, W) if relaxed else W
+            sse = np.inf
+            for gi in range(gammas.shape[0]):
+                Wb = gammas[gi] * W + (1.0 - gammas[gi]) * W_ls
+                e = _sse(Xte, Yte, Mte, Wb, ybar - (xbar * Wb).sum(axis=0))
+                err[li, gi] += e
+                sse = min(sse, e)
             rises = rises + 1 if sse > last else 0
             last, best = sse, min(best, sse)
             if rises >= patience and sse > best:

@@ -100,6 +100,7 @@ def cis_settings(baseline=False):
         chunk_size=c["chunk_size"],
         seed=config["seed"],
         l1_ratio=c["baseline_l1_ratio"] if baseline else 1.0,
+        relax=[1.0] if baseline else c["relax"],
     )
     return settings
 
