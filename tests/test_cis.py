@@ -18,7 +18,7 @@ from milage.errors import InputError
 from milage.evaluate import oracle_prediction, training_intercepts, variance_explained
 from milage.predictdb import write_predictdb
 
-RELAX_GAIN = 0.003  # medium cohort's cis test VE, relaxed over plain: 0.4253 vs 0.4208
+RELAX_GAIN = 0.004  # medium cohort's cis test VE, relaxed over plain: 0.4274 vs 0.4208
 
 
 def ld_problem(seed=0, n=150, p=80, k=6, missing=0.0):
@@ -129,9 +129,9 @@ def test_planted_cis_snps_are_recovered(medium, medium_fit):
              .groupby(["gene_id", "snp_id"])["w2"].sum().reset_index())
     selected = set(zip(norms["gene_id"], norms["snp_id"], strict=True))
     truth_set = set(zip(planted["gene_id"], planted["snp_id"], strict=True))
-    assert len(truth_set & selected) / len(truth_set) >= 0.95  # recall of the CV fit: 0.99
-    # the relaxed fit keeps few SNPs besides the planted ones (0.90; plain group-LASSO 0.28)
-    assert len(truth_set & selected) / len(selected) >= 0.85
+    assert len(truth_set & selected) / len(truth_set) >= 0.95  # recall of the CV fit: 1.0
+    # the relaxed fit keeps few SNPs besides the planted ones (0.84; plain group-LASSO 0.28)
+    assert len(truth_set & selected) / len(selected) >= 0.8
     # precision of the m strongest SNPs of each gene, m = its number of planted SNPs
     n_planted = planted.groupby("gene_id").size()
     norms["rank"] = norms.groupby("gene_id")["w2"].rank(ascending=False, method="first")
@@ -154,7 +154,7 @@ def test_cis_close_to_oracle_and_beats_per_tissue_elastic_net(medium, medium_fit
     oracle = oracle_prediction(ds, truth, trans=False)
     ve_oracle = variance_explained(ds, oracle, "oracle").set_index("split")["ve"]
     assert ve_oracle["test"] == pytest.approx(0.43, abs=0.05)
-    assert ve["test"] > ve_oracle["test"] - 0.01    # measured: 0.4253 vs 0.4310
+    assert ve["test"] > ve_oracle["test"] - 0.01    # measured: 0.4274 vs 0.4310
     enet = [cis.fit_genes(ds, np.arange(len(ds.genes)),
                           CisSettings(l1_ratio=0.5, relax=(1.0,), threads=2), tissues=[k])
             for k in range(len(ds.tissues))]
@@ -170,7 +170,18 @@ def test_relaxed_fit_beats_the_plain_group_lasso(medium, medium_fit):
           .set_index("split")["ve"]["test"] for name, f in (("plain", plain),
                                                             ("relaxed", medium_fit))}
     assert ve["relaxed"] > ve["plain"] + RELAX_GAIN
-    assert medium_fit.genes["n_snps"].mean() < 0.5 * plain.genes["n_snps"].mean()  # 2.2, 7.1
+    assert medium_fit.genes["n_snps"].mean() < 0.5 * plain.genes["n_snps"].mean()  # 2.3, 7.1
+
+
+def test_no_relaxed_fit_beyond_relax_max_snps(tiny_prepared):
+    """With a cap of 0 SNPs, a relaxed fit can only be chosen where it keeps no SNP, so every
+    gene's weights are those of the plain fit."""
+    ds = load_dataset(tiny_prepared)
+    rows = np.arange(len(ds.genes))
+    capped = cis.fit_genes(ds, rows, CisSettings(relax_max_snps=0))
+    plain = cis.fit_genes(ds, rows, CisSettings(relax=(1.0,)))
+    assert (cis.fit_genes(ds, rows, CisSettings()).genes["relax"] < 1).any()
+    pd.testing.assert_frame_equal(capped.weights, plain.weights)
 
 
 def test_batch_equals_gene_by_gene_and_chunks(tiny_prepared):

@@ -34,6 +34,7 @@ class CisSettings:
     penalty: float | str = "auto"     # config key `lambda`: a number, or "auto" (CV)
     l1_ratio: float = 1.0             # 1: group-LASSO; < 1 adds a ridge part
     relax: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # relaxed-fit mixings, chosen by CV
+    relax_max_snps: int = 30          # relaxed fits are tried up to this many SNPs
     impute: str = "none"              # "none" masks missing samples; "mean" fills them
     cv_folds: int = 5
     n_lambdas: int = 20
@@ -215,8 +216,8 @@ def _fit_gene(Xt, Y, M, stats, fold_stats, folds, s: CisSettings) -> _GeneFit:
         path = np.array([float(s.penalty)])
     gamma, cv_mse = gammas[0], np.nan
     if len(path) > 1 or len(gammas) > 1:
-        err = cis_solver.cv_errors(Xt, Y, M, *fold_stats, path, gammas, s.l1_ratio,
-                                   s.cv_tol, s.max_epochs, folds, s.cv_patience)
+        err = cis_solver.cv_errors(Xt, Y, M, *fold_stats, path, gammas, s.relax_max_snps,
+                                   s.l1_ratio, s.cv_tol, s.max_epochs, folds, s.cv_patience)
         best, g = np.unravel_index(int(err.argmin()), err.shape)
         path, gamma, cv_mse = path[: best + 1], gammas[g], err[best, g] / M.sum()
     W, c, gap, _ = cis_solver.fit_path(Xt, Y, M, *stats, path, s.l1_ratio, s.tol,

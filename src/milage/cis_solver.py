@@ -470,21 +470,34 @@ def relax_fit(Xt, Y, M, xbar, W, gamma):
 
 
 @njit(nogil=True, cache=True)
-def cv_errors(Xt, Y, M, fold_xbar, fold_h, lambdas, gammas, l1_ratio, tol, max_epochs, folds,
-              patience):
+def _overfits(sse, curve, patience):
+    """Track one held-out error curve down the path; ``curve`` is (best, last, rises),
+    updated in place. True once it has risen ``patience`` times in a row after its
+    minimum."""
+    curve[2] = curve[2] + 1 if sse > curve[1] else 0
+    curve[0], curve[1] = min(curve[0], sse), sse
+    return curve[2] >= patience and sse > curve[0]
+
+
+@njit(nogil=True, cache=True)
+def cv_errors(Xt, Y, M, fold_xbar, fold_h, lambdas, gammas, relax_max_snps, l1_ratio, tol,
+              max_epochs, folds, patience):
     """K-fold cross-validated squared error of one gene along its penalty path, for each
     relaxation ``gammas`` (see :func:`relax_fit`; 1 is the plain fit): (penalties, gammas).
 
     ``folds`` gives each individual's fold (0 .. n_folds - 1); fold_xbar / fold_h
     (folds, SNPs, tissues) are :func:`snp_stats` of each fold's training individuals.
-    A fold stops descending the path once its held-out error (the least over gammas) has
-    risen ``patience`` times in a row after its minimum (the small penalties that overfit
-    are the slow ones); the error at the penalties it skipped is +inf, so they are never
-    chosen.
+    The small penalties that overfit are the slow ones, and the least-squares refits of
+    their many SNPs the costly ones. So in each fold the plain fit (gamma 1) and the relaxed
+    ones (gamma < 1, by their least error) are followed as two curves; a curve stops once
+    it has risen ``patience`` times in a row after its minimum (the relaxed one, with fewer
+    SNPs, at larger penalties), the relaxed one also once the fit keeps more than
+    ``relax_max_snps`` SNPs, and the fold once both have stopped. The error at the penalties
+    a curve skipped is +inf, so they are never chosen.
     """
     n_folds = folds.max() + 1
     err = np.zeros((lambdas.shape[0], gammas.shape[0]))
-    relaxed = (gammas < 1.0).any()
+    plain, relaxed = gammas == 1.0, gammas < 1.0
     for f in range(n_folds):
         tr = np.nonzero(folds != f)[0]
         te = np.nonzero(folds == f)[0]
@@ -495,21 +508,31 @@ def cv_errors(Xt, Y, M, fold_xbar, fold_h, lambdas, gammas, l1_ratio, tol, max_e
         Xte = np.ascontiguousarray(Xt[:, te])
         Yte, Mte = np.ascontiguousarray(Y[te]), np.ascontiguousarray(M[te])
         W = np.zeros((Xt.shape[0], M.shape[1]))
-        best, rises, last = np.inf, 0, np.inf
+        curves = np.zeros((2, 3))                       # plain, relaxed: best, last, rises
+        curves[:, :2] = np.inf
+        active = np.array([plain.any(), relaxed.any()])
         for li in range(lambdas.shape[0]):
             if Xt.shape[0] > 0 and yy > 0.0:
                 _solve(Xtr, Mt, xbar, h, Yct, yy, W, Rt, G, lambdas[li], l1_ratio, tol,
                        max_epochs, True)
-            W_ls = _least_squares(Xtr, Mt, xbar, Yct, W) if relaxed else W
-            sse = np.inf
-            for gi in range(gammas.shape[0]):
-                Wb = gammas[gi] * W + (1.0 - gammas[gi]) * W_ls
-                e = _sse(Xte, Yte, Mte, Wb, ybar - (xbar * Wb).sum(axis=0))
-                err[li, gi] += e
-                sse = min(sse, e)
-            rises = rises + 1 if sse > last else 0
-            last, best = sse, min(best, sse)
-            if rises >= patience and sse > best:
-                err[li + 1:] = np.inf
+            if active[1] and ((W != 0.0).sum(axis=1) > 0).sum() > relax_max_snps:
+                active[1] = False
+                for gi in np.nonzero(relaxed)[0]:
+                    err[li:, gi] = np.inf
+            W_ls = _least_squares(Xtr, Mt, xbar, Yct, W) if active[1] else W
+            for c, columns in enumerate((plain, relaxed)):
+                if not active[c]:
+                    continue
+                least = np.inf
+                for gi in np.nonzero(columns)[0]:
+                    Wb = gammas[gi] * W + (1.0 - gammas[gi]) * W_ls
+                    sse = _sse(Xte, Yte, Mte, Wb, ybar - (xbar * Wb).sum(axis=0))
+                    err[li, gi] += sse
+                    least = min(least, sse)
+                if _overfits(least, curves[c], patience):
+                    active[c] = False
+                    for gi in np.nonzero(columns)[0]:
+                        err[li + 1:, gi] = np.inf
+            if not active.any():
                 break
     return err

@@ -92,6 +92,7 @@ def cis_settings(baseline=False):
         "lambda_min_ratio",
         "tol",
         "cv_tol",
+        "relax_max_snps",
     )
     settings = {k: c[k] for k in keys}
     settings.update(
