@@ -219,7 +219,8 @@ def _fit_gene(Xt, Y, M, stats, fold_stats, folds, s: CisSettings) -> _GeneFit:
         err = cis_solver.cv_errors(Xt, Y, M, *fold_stats, path, gammas, s.relax_max_snps,
                                    s.l1_ratio, s.cv_tol, s.max_epochs, folds, s.cv_patience)
         best, g = np.unravel_index(int(err.argmin()), err.shape)
-        path, gamma, cv_mse = path[: best + 1], gammas[g], err[best, g] / M.sum()
+        path, cv_mse = path[: best + 1], err[best, g] / M.sum()
+        gamma = gammas[g] if np.isfinite(cv_mse) else 1.0  # no relaxed fit under the cap
     W, c, gap, _ = cis_solver.fit_path(Xt, Y, M, *stats, path, s.l1_ratio, s.tol,
                                        s.max_epochs)
     if gamma < 1.0:
