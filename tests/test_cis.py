@@ -182,6 +182,12 @@ def test_no_relaxed_fit_beyond_relax_max_snps(tiny_prepared):
     plain = cis.fit_genes(ds, rows, CisSettings(relax=(1.0,)))
     assert (cis.fit_genes(ds, rows, CisSettings()).genes["relax"] < 1).any()
     pd.testing.assert_frame_equal(capped.weights, plain.weights)
+    # at a fixed penalty, with only relaxed fits offered, a gene past the cap keeps the plain fit
+    fixed = cis.fit_genes(ds, rows, CisSettings(penalty=0.05, relax=(0.0, 0.5),
+                                                relax_max_snps=0))
+    assert (fixed.genes["relax"] == 1.0).any()
+    pd.testing.assert_frame_equal(fixed.weights, cis.fit_genes(
+        ds, rows, CisSettings(penalty=0.05, relax=(1.0,))).weights)
 
 
 def test_batch_equals_gene_by_gene_and_chunks(tiny_prepared):
