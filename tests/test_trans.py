@@ -247,11 +247,13 @@ def test_killed_training_resumes_to_the_same_weights(tiny_trans, tmp_path, monke
     assert not (tmp_path / "ckpt.npz").exists()       # removed once training has finished
 
 
-def test_diverging_training_stops_with_a_clear_message(tiny_trans):
+@pytest.mark.parametrize("rate", [1e6, {"ml": 1e-3, "nn": 1e6, "tm": 1e-3}])
+def test_diverging_training_stops_with_a_clear_message(tiny_trans, rate):
+    """One rate for every model, or NN's own entry of a per-model one."""
     ds, data = tiny_trans
-    settings = train.TrainSettings(learning_rate=1e6, optimizer="sgd", max_epochs=20)
+    settings = train.TrainSettings(learning_rate=rate, optimizer="sgd", max_epochs=20)
     with pytest.raises(MilageError, match=r"training of nn diverged at epoch \d+ .*Fix: lower "
-                                          "trans.learning_rate"):
+                                          "trans.train.learning_rate"):
         _fit(ds, data, settings)
 
 

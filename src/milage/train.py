@@ -44,7 +44,7 @@ class TrainSettings:
 
     l1: dict[str, float | dict[str, float]] = field(default_factory=dict)
     optimizer: str = "adam"
-    learning_rate: float = 1e-3
+    learning_rate: float | dict[str, float] = 1e-3   # one number, or {ml, nn, tm: number}
     batch_size: int = 32            # individuals per update; 0: the whole training set
     max_epochs: int = 200
     patience: int = 20              # epochs without a better validation VE before stopping
@@ -126,8 +126,9 @@ def _check_finite(loss: float, model: TransModel, epoch: int) -> None:
     bad = [v.name for v in model.weights if not np.isfinite(np.asarray(v)).all()]
     if not np.isfinite(loss) or bad:
         raise MilageError(f"training of {model.name} diverged at epoch {epoch} (loss {loss}, "
-                          f"non-finite: {bad or 'loss only'}). Fix: lower trans.learning_rate "
-                          "or raise the L1 penalties; no parameters were written")
+                          f"non-finite: {bad or 'loss only'}). Fix: lower "
+                          "trans.train.learning_rate or raise the L1 penalties; no parameters "
+                          "were written")
 
 
 def train(model: TransModel, data: TransData, s: TrainSettings,
@@ -141,7 +142,8 @@ def train(model: TransModel, data: TransData, s: TrainSettings,
     reports it: selection always uses the validation split).
     """
     deterministic(s.seed)
-    optimizer = make_optimizer(s.optimizer, s.learning_rate, model_l1(s.l1, model))
+    rate = per_model(s.learning_rate, model.name, "trans.train.learning_rate")
+    optimizer = make_optimizer(s.optimizer, rate, model_l1(s.l1, model))
     model.compile(optimizer=optimizer)
     optimizer.build(model.trainable_variables)
     state, fingerprint = _State(model, splits), _fingerprint(model, data, s)
