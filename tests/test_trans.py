@@ -277,8 +277,8 @@ def test_a_training_step_runs_under_jax(tmp_path):
 
 
 def test_trans_models_explain_the_planted_trans_variance(medium_trained):
-    """Thresholds from measurement (test VE: cis 0.417, oracle 0.537, ml 0.512, nn 0.514,
-    tm 0.511, beta of ML/NN refitted after training): every model gains at least 0.06 over
+    """Thresholds from measurement (test VE: cis 0.425, oracle 0.537, ml 0.520, nn 0.522,
+    tm 0.519, beta of ML/NN refitted after training): every model gains at least 0.06 over
     cis-only and comes within 0.03 of the oracle."""
     ve = medium_trained.test_ve
     assert ve["oracle"] == pytest.approx(0.537, abs=0.02)
