@@ -445,17 +445,13 @@ def _least_squares(Xt, Mt, xbar, Yct, W):
     out = np.zeros(W.shape)
     if ws.shape[0] == 0:
         return out
-    Xw = np.empty((ws.shape[0], Xt.shape[1]))
-    xw = np.empty((ws.shape[0], W.shape[1]))
-    for a in range(ws.shape[0]):
-        Xw[a], xw[a] = Xt[ws[a]], xbar[ws[a]]
-    Q = _gram(Xw, Mt, xw)
+    Xw = Xt[ws].astype(np.float64)
+    Q = _gram(Xw, Mt, xbar[ws])
     B = Xw @ np.ascontiguousarray(Yct.T)
     for k in range(W.shape[1]):
         ridge = 1e-9 * max(np.trace(Q[k]) / ws.shape[0], 1e-300)
-        sol = np.linalg.solve(Q[k] + ridge * np.eye(ws.shape[0]), np.ascontiguousarray(B[:, k]))
-        for a in range(ws.shape[0]):
-            out[ws[a], k] = sol[a]
+        out[ws, k] = np.linalg.solve(Q[k] + ridge * np.eye(ws.shape[0]),
+                                     np.ascontiguousarray(B[:, k]))
     return out
 
 
