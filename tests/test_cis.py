@@ -93,6 +93,47 @@ def test_relaxed_fit_blends_in_per_tissue_least_squares_on_the_kept_snps(gamma):
     assert (W[~kept] == 0).all()
 
 
+def _relaxed_on(X, Y, M, W, gamma):
+    Xt = np.ascontiguousarray(X.T)
+    return cis_solver.relax_fit(Xt, np.where(M == 1, np.nan_to_num(Y), 0.0), M,
+                                cis_solver.snp_stats(Xt, M)[0], W, gamma)
+
+
+def test_relaxed_refit_leaves_out_snps_without_variance_in_a_tissue():
+    """A kept SNP constant over one tissue's samples (a rare SNP in a small tissue) gets no
+    least-squares weight there; the other SNPs are refitted as without it. Before, a tissue
+    whose kept SNPs were all constant got weights of 1e292."""
+    X, Y = ld_problem(missing=0.5)
+    lasso = MultiTissueGroupLasso(0.1, tol=1e-12).fit(X, Y)
+    kept = np.nonzero(np.linalg.norm(lasso.coef_, axis=0) > 0)[0]
+    M = (~np.isnan(Y)).astype(float)
+    rows0, rows1 = M[:, 0] == 1, M[:, 1] == 1
+    X = X.copy()
+    X[np.ix_(rows0, kept)] = 0.7                        # every kept SNP constant in tissue 0
+    X[rows1 & ~rows0, kept[0]] = 0.7                    # the first one constant in tissue 1
+    W, c = _relaxed_on(X, Y, M, lasso.coef_.T.copy(), 0.25)
+    assert np.isfinite(W).all() and np.abs(W).max() < 10
+    np.testing.assert_allclose(W[kept, 0], 0.25 * lasso.coef_[0, kept], rtol=1e-9)
+    assert c[0] == pytest.approx(Y[rows0, 0].mean() - 0.7 * W[kept, 0].sum(), rel=1e-9)
+    ols = LinearRegression().fit(X[rows1][:, kept[1:]], Y[rows1, 1])
+    np.testing.assert_allclose(W[kept[1:], 1], 0.25 * lasso.coef_[1, kept[1:]]
+                               + 0.75 * ols.coef_, rtol=1e-6, atol=1e-8)
+    assert W[kept[0], 1] == pytest.approx(0.25 * lasso.coef_[1, kept[0]], rel=1e-9)
+
+
+def test_relaxed_refit_keeps_the_fit_where_least_squares_would_interpolate():
+    """A tissue with no more samples than kept SNPs + 1 has no least-squares refit (it would
+    fit its samples exactly, with weights in the hundreds): the group-LASSO weights stay."""
+    X, Y = ld_problem(missing=0.5)
+    lasso = MultiTissueGroupLasso(0.1, tol=1e-12).fit(X, Y)
+    n_kept = int((np.linalg.norm(lasso.coef_, axis=0) > 0).sum())
+    M = (~np.isnan(Y)).astype(float)
+    M[np.nonzero(M[:, 2])[0][n_kept + 1:], 2] = 0      # tissue 2: n_kept + 1 samples
+    W, _ = _relaxed_on(X, Y, M, lasso.coef_.T.copy(), 0.0)
+    np.testing.assert_array_equal(W[:, 2], lasso.coef_[2])
+    assert (W[:, 3] != lasso.coef_[3]).any()
+
+
 def test_relax_outside_zero_one_is_refused():
     with pytest.raises(ValueError, match=r"cis relax must be one or more numbers in \[0, 1\], "
                                          r"not \[0.5, 1.5\]"):

@@ -32,6 +32,9 @@ _NEWTON_STEPS = 60
 # Working sets up to this size are solved in Gram form (cheap epochs, one Gram build per
 # tissue); larger ones update residuals directly (no P^2 Gram per tissue).
 GRAM_MAX_SNPS = 64
+# Dosage variance below which a SNP counts as constant over a tissue's samples in the
+# relaxed refit: a hard-called SNP with one heterozygote among 10,000 samples has 1e-4.
+MIN_SNP_VARIANCE = 1e-4
 
 
 @njit(nogil=True, cache=True)
@@ -437,10 +440,16 @@ def _least_squares(Xt, Mt, xbar, Yct, W):
     centred Yct (tissues x individuals) on the SNPs with a non-zero weight in W (SNPs x
     tissues). Returns weights of W's shape.
 
+    Per tissue, SNPs whose dosage variance over the tissue's samples is below
+    ``MIN_SNP_VARIANCE`` are left out (weight 0: the intercept absorbs a constant SNP); with
+    them in, the normal equations are singular to rounding and the solve returned weights
+    of 1e292 (a rare SNP that is constant in a small tissue). Where the SNPs left leave no
+    residual degree of freedom (their number + 1 >= the tissue's samples) least squares
+    interpolates: that tissue keeps the group-LASSO weights W.
+
     Solved from the normal equations by LU with a ridge of 1e-9 x the mean curvature, which
-    keeps the system regular where the kept SNPs are collinear (tight LD) or outnumber a
-    tissue's samples; numba's SVD-based lstsq fails to converge on such rank-deficient
-    Gram matrices."""
+    keeps the system regular where the kept SNPs are collinear (tight LD); numba's SVD-based
+    lstsq fails to converge on such rank-deficient Gram matrices."""
     ws = np.nonzero((W != 0.0).sum(axis=1) > 0)[0]
     out = np.zeros(W.shape)
     if ws.shape[0] == 0:
@@ -449,9 +458,17 @@ def _least_squares(Xt, Mt, xbar, Yct, W):
     Q = _gram(Xw, Mt, xbar[ws])
     B = Xw @ np.ascontiguousarray(Yct.T)
     for k in range(W.shape[1]):
-        ridge = 1e-9 * max(np.trace(Q[k]) / ws.shape[0], 1e-300)
-        out[ws, k] = np.linalg.solve(Q[k] + ridge * np.eye(ws.shape[0]),
-                                     np.ascontiguousarray(B[:, k]))
+        n_k = Mt[k].astype(np.float64).sum()
+        use = np.nonzero(np.diag(Q[k]) > MIN_SNP_VARIANCE * n_k)[0]
+        if use.shape[0] + 1 >= n_k:
+            out[ws, k] = W[ws, k]
+            continue
+        if use.shape[0] == 0:
+            continue
+        Qk = np.ascontiguousarray(Q[k][use][:, use])
+        ridge = 1e-9 * np.trace(Qk) / use.shape[0]
+        out[ws[use], k] = np.linalg.solve(Qk + ridge * np.eye(use.shape[0]),
+                                          np.ascontiguousarray(B[use, k]))
     return out
 
 
