@@ -23,6 +23,7 @@ from milage.errors import MilageError
 from milage.trans import TransData
 
 CANDIDATES = ("none", "cis_of_active_genes", "all")
+RANK1_FLOOR = 0.05   # of TM's rank-1 updates' curvatures, relative to the median one
 
 
 @dataclass(frozen=True)
@@ -161,10 +162,16 @@ def rank1_factors(scores: np.ndarray, samples: TrainSamples, n_individuals: int,
 
 
 def _ls_update(z: np.ndarray, other: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
-    """Least-squares coefficient per group and column of z ~ coef[group] * other."""
+    """Least-squares coefficient per group and column of z ~ coef[group] * other, with each
+    group's curvature floored at ``RANK1_FLOOR`` x the median group's. Without the floor, a
+    group whose samples barely load on a column (curvature near 0, e.g. an individual
+    sampled only in tissues a factor skips) gets num / den of any size: a factor SD of 60 on
+    a 25-individual cohort whose PCA scores have SD 2. Groups above the floor keep their
+    exact least-squares coefficient."""
     num, den = np.zeros((n, z.shape[1])), np.zeros((n, z.shape[1]))
     np.add.at(num, group, z * other)
     np.add.at(den, group, other**2)
+    den = np.maximum(den, RANK1_FLOOR * np.median(den, axis=0))
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
