@@ -16,6 +16,7 @@ from milage.cis import CisSettings, MultiTissueGroupLasso, masked_objective
 from milage.data import load_dataset
 from milage.errors import InputError
 from milage.evaluate import oracle_prediction, training_intercepts, variance_explained
+from milage.guards import ImplausibleValueError
 from milage.predictdb import write_predictdb
 
 RELAX_GAIN = 0.004  # medium cohort's cis test VE, relaxed over plain: 0.4274 vs 0.4208
@@ -306,6 +307,32 @@ def test_non_finite_input_is_named(tiny_prepared):
         cis.fit_genes(ds, np.arange(3), CisSettings(penalty=0.1))
     assert f"non-finite expression value for {ds.genes['gene_id'].iat[1]} and " \
            f"{ds.samples['individual'].iat[train_row]}" in str(err.value)
+
+
+def test_absurd_cis_weights_stop_the_fit_and_the_export(tiny_prepared, monkeypatch, tmp_path):
+    """The guard before any cis output: a weight above 1e3 (or non-finite) on standardised
+    data names its gene, tissue and SNP; PredictDB refuses it too and leaves no file."""
+    ds = load_dataset(tiny_prepared)
+    relax = cis_solver.relax_fit
+
+    def exploded(Xt, Y, M, xbar, W, gamma):
+        W, c = relax(Xt, Y, M, xbar, W, gamma)
+        return W * 1e6, c
+
+    monkeypatch.setattr(cis_solver, "relax_fit", exploded)
+    with pytest.raises(ImplausibleValueError, match=(
+            r"^cis weights: gene ENSG\S+, tissue .+, SNP rs\d+ is -?\d{4,} \(\d+ values "
+            r"non-finite or above 1000 in absolute value.*Fix: check that tissue's samples")):
+        cis.fit_genes(ds, np.arange(10), CisSettings(penalty=0.05, relax=(0.0,)))
+    snps = pd.DataFrame({"snp_id": ["rs1"], "chrom": ["1"], "pos": [10], "ref": ["A"],
+                         "alt": ["G"]})
+    weights = pd.DataFrame({"gene_id": ["G1"], "snp_id": ["rs1"], "weight": [np.inf]})
+    perf = pd.DataFrame({"gene_id": ["G1"], "r2": [0.3], "pvalue": [1e-5]})
+    with pytest.raises(ImplausibleValueError, match=r"^weights for .*t.db: gene G1, SNP rs1 is "
+                                                    r"inf "):
+        write_predictdb(tmp_path / "t.db", weights, snps,
+                        pd.DataFrame({"gene_id": ["G1"], "gene_name": ["A1"]}), perf)
+    assert not list(tmp_path.iterdir())
 
 
 def test_predictdb_reads_back(tmp_path):

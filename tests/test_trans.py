@@ -276,6 +276,30 @@ def test_diverging_training_stops_with_a_clear_message(tiny_trans, rate):
         _fit(ds, data, settings)
 
 
+def test_absurd_parameters_are_never_written(tiny_trans, tmp_path):
+    """save_params stops on a non-finite or absurd parameter, naming it by its labels, and
+    leaves no file."""
+    ds, data = tiny_trans
+    model = models.build_model("nn", data.genotypes.shape[1], len(ds.tissues), len(ds.genes), 3)
+    beta = np.zeros((3, len(ds.tissues), len(ds.genes)), "float32")
+    beta[1, 2, 4] = np.nan
+    model.beta.assign(beta)
+    path = tmp_path / "params.npz"
+    with pytest.raises(MilageError, match=(
+            rf"^nn parameter beta: factor 2, tissue {ds.tissues[2]}, gene "
+            rf"{ds.genes['gene_id'].iat[4]} is nan \(1 values non-finite or above 1000 in "
+            r"absolute value, .*nothing was written\)\. Fix: lower trans.train.learning_rate")):
+        trans.save_params(model, data, path)
+    model.beta.assign(np.zeros_like(beta))
+    alpha = np.zeros((data.genotypes.shape[1], 3), "float32")
+    alpha[7, 0] = -2e3
+    model.alpha.assign(alpha)
+    with pytest.raises(MilageError, match=rf"^nn parameter alpha: SNP "
+                                          rf"{ds.snps['snp_id'].iat[7]}, factor 1 is -2000 "):
+        trans.save_params(model, data, path)
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_training_step_runs_under_jax(tmp_path):
     pytest.importorskip("jax")
     code = textwrap.dedent("""

@@ -22,8 +22,12 @@ from tqdm import tqdm
 from milage import cis_solver
 from milage.data import Dataset
 from milage.errors import InputError
+from milage.guards import check_table
 
 log = logging.getLogger(__name__)
+
+CIS_FIX = ("check that tissue's samples (expression.min_samples) and the SNP's genotypes; if "
+           "they are sound, report it with the rule's log")
 
 
 @dataclass
@@ -341,6 +345,10 @@ def _collect(ds: Dataset, genes: pd.DataFrame, fits: list[_GeneFit], tissue_idx)
         "gene_id": gene_ids.take(np.repeat(np.arange(len(genes)), len(tissues))),
         "tissue": tissues.take(np.tile(np.arange(len(tissues)), len(genes))),
         "intercept": np.concatenate([f.intercepts for f in fits])})
+    names = {"gene": "gene_id", "tissue": "tissue", "SNP": "snp_id"}
+    for table, column in ((weights, "weight"), (intercepts, "intercept")):
+        keys = {k: c for k, c in names.items() if c in table}
+        check_table(table, column, f"cis {column}s", keys, CIS_FIX)
     return CisFit(weights, summary, intercepts)
 
 

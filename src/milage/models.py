@@ -46,6 +46,7 @@ class TransModel(keras.Model):
 
     activation = "linear"
     penalised: tuple[str, ...] = ()
+    axes: dict[str, tuple[str, ...]] = {"alpha": ("SNP", "factor"), "a": ("factor",)}
 
     def __init__(self, n_snps: int, n_tissues: int, n_genes: int, n_factors: int, **kwargs):
         super().__init__(**kwargs)
@@ -105,6 +106,7 @@ class FactorModel(TransModel):
     trans[i, k, j] = sum_t F[i, t] beta[t, k, j] + b[k, j]."""
 
     penalised = ("alpha", "beta")
+    axes = {**TransModel.axes, "beta": ("factor", "tissue", "gene"), "b": ("tissue", "gene")}
 
     def __init__(self, n_snps, n_tissues, n_genes, n_factors, activation="linear", **kwargs):
         super().__init__(n_snps, n_tissues, n_genes, n_factors, **kwargs)
@@ -123,6 +125,8 @@ class TensorModel(TransModel):
     """TM: trans[i, k, j] = sum_t F[i, t] W[k, t] V[j, t] + d[j]."""
 
     penalised = ("alpha", "V", "W")
+    axes = {**TransModel.axes, "V": ("gene", "factor"), "W": ("tissue", "factor"),
+            "d": ("gene",)}
 
     def __init__(self, n_snps, n_tissues, n_genes, n_factors, **kwargs):
         super().__init__(n_snps, n_tissues, n_genes, n_factors, **kwargs)

@@ -10,6 +10,8 @@ import sqlite3
 
 import pandas as pd
 
+from milage.cis import CIS_FIX
+from milage.guards import check_table
 from milage.io import atomic_output
 
 
@@ -27,6 +29,8 @@ def write_predictdb(path: str | os.PathLike, weights: pd.DataFrame, snps: pd.Dat
     genes : gene_id, gene_name
     performance : gene_id, r2, pvalue (held-out performance of this tissue's predictions)
     """
+    check_table(weights, "weight", f"weights for {path}", {"gene": "gene_id", "SNP": "snp_id"},
+                CIS_FIX)
     w = weights.merge(snps, on="snp_id", how="left", validate="m:1")
     table = pd.DataFrame({
         "gene": w["gene_id"], "rsid": w["snp_id"],

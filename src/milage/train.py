@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from milage.errors import MilageError
+from milage.guards import check_array
 from milage.init import (
     InitSettings,
     initialise,
@@ -31,7 +32,7 @@ from milage.init import (
 )
 from milage.io import atomic_output
 from milage.models import TransModel, build_model, make_optimizer
-from milage.trans import TransData, predict_samples, set_params, split_ve
+from milage.trans import PARAMS_FIX, TransData, predict_samples, set_params, split_ve
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +228,8 @@ def dense_loadings(model: TransModel, data: TransData) -> np.ndarray:
     f = training_factors(model, data)
     support = np.repeat(live_factors(f)[:, None], data.residuals.shape[1], axis=1)
     beta, _ = least_squares_beta(f, training_samples(data), data.sample_of.shape[1], support)
+    check_array(beta, f"{model.name} least-squares loadings", ("factor", "tissue", "gene"),
+                data.labels, PARAMS_FIX)
     return beta.astype(np.float32)
 
 

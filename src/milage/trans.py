@@ -8,7 +8,7 @@ batch x tissues x genes block and its mask; no dense tensor of the whole cohort 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ from keras import ops
 
 from milage.data import Dataset
 from milage.evaluate import SPLITS, split_sst
+from milage.guards import check_array
 from milage.io import atomic_output
 from milage.models import TransModel, build_model
 
@@ -31,6 +32,7 @@ class TransData:
     sample_of: np.ndarray     # individuals x tissues: row of residuals, -1 if not sampled
     split: np.ndarray         # individuals: train / valid / test
     sst: dict[str, float]     # split: total sum of squares around the training means
+    labels: dict[str, np.ndarray] = field(default_factory=dict)  # SNP, gene, tissue names
 
     def rows(self, split: str) -> np.ndarray:
         """Indices of the individuals of one split."""
@@ -63,8 +65,10 @@ def trans_data(ds: Dataset, residuals: np.ndarray, permute_seed: int | None = No
     x, mean, sd = standardise(dosages, split == "train")
     sample_of = np.full((len(ds.individuals), len(ds.tissues)), -1)
     sample_of[ds.samples["ind_index"], ds.samples["tissue_index"]] = np.arange(len(ds.samples))
+    labels = {"SNP": ds.snps["snp_id"].to_numpy(), "gene": ds.genes["gene_id"].to_numpy(),
+              "tissue": np.asarray(ds.tissues)}
     return TransData(x, mean, sd, np.asarray(residuals, dtype=np.float32), sample_of, split,
-                     split_sst(ds))
+                     split_sst(ds), labels)
 
 
 PREDICT_BATCH_VALUES = 2**21   # predicted values per batch, at least 64 individuals
@@ -98,10 +102,18 @@ def split_ve(data: TransData, trans_pred: np.ndarray,
     return out
 
 
+PARAMS_FIX = ("lower trans.train.learning_rate or raise the L1 penalties (trans.train.l1); "
+              "check the cohort's size and the tissues' sample counts")
+
+
 def save_params(model: TransModel, data: TransData, path: str | os.PathLike,
                 **annotations) -> None:
-    """The model's parameters by name, with SNP moments and any annotations, as .npz."""
+    """The model's parameters by name, with SNP moments and any annotations, as .npz.
+    Stops (:mod:`milage.guards`) before writing a parameter that is non-finite or absurd."""
     arrays = {v.name: ops.convert_to_numpy(v) for v in model.weights}
+    for name, values in arrays.items():
+        check_array(values, f"{model.name} parameter {name}", model.axes[name], data.labels,
+                    PARAMS_FIX)
     arrays.update(kind=np.array(model.name), snp_mean=data.snp_mean, snp_sd=data.snp_sd,
                   **{k: np.asarray(v) for k, v in annotations.items()})
     with atomic_output(path) as tmp, open(tmp, "wb") as fh:
