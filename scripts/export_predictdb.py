@@ -6,8 +6,8 @@ import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import pandas as pd
 
 from milage.data import load_dataset
-from milage.io import read_table
-from milage.predictdb import tissue_filename, write_predictdb
+from milage.io import file_names, read_table
+from milage.predictdb import write_predictdb
 from milage.workflow import run
 
 
@@ -17,9 +17,9 @@ def main(sm):
     r2 = read_table(sm.input.r2)
     out = Path(sm.output.folder)
     out.mkdir(parents=True, exist_ok=True)
-    for tissue in ds.tissues:
+    for tissue, name in file_names(ds.tissues).items():
         perf = r2[r2["tissue"] == tissue].assign(r2=lambda t: t["r"] ** 2)
-        write_predictdb(out / f"{tissue_filename(tissue)}.db",
+        write_predictdb(out / f"{name}.db",
                         weights[weights["tissue"] == tissue], ds.snps, ds.genes,
                         perf[["gene_id", "r2", "pvalue"]])
 

@@ -11,6 +11,7 @@ import yaml
 from conftest import REPO, TINY
 
 from milage.data import load_dataset
+from milage.io import file_names
 
 SNAKEFILE = REPO / "workflow" / "Snakefile"
 PREPARED = ("dosages.npy", "snps.tsv.gz", "genotyped.tsv", "individuals.tsv", "expression.npy",
@@ -123,8 +124,8 @@ def test_trans_stage_is_reproducible_and_predicts_from_genotypes_alone(tiny_runs
     ds = load_dataset(a / "prepared")
     pred = np.load(a / "trans" / "nn" / "predictions.npy")
     for folder in (tmp_path, a / "predicted" / "nn"):
-        for k, tissue in enumerate(ds.tissues):
-            table = pd.read_csv(folder / f"{tissue}.predicted_expression.tsv.gz", sep="\t",
+        for k, name in enumerate(file_names(ds.tissues).values()):
+            table = pd.read_csv(folder / f"{name}.predicted_expression.tsv.gz", sep="\t",
                                 index_col="individual")
             rows = np.nonzero(ds.samples["tissue_index"].to_numpy() == k)[0]
             got = table.loc[ds.samples["individual"].to_numpy()[rows], ds.genes["gene_id"]]

@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="results folder of a finished workflow run, e.g. results/demo")
     p.add_argument("--model", choices=MODELS, default="nn", help="trans model (default nn)")
     p.add_argument("--genotypes", required=True, help="VCF/BCF (DS or GT) or PLINK .bed")
-    p.add_argument("--out", required=True, help="folder for {tissue}.predicted_expression.tsv.gz")
+    p.add_argument("--out", required=True,
+                   help="folder for {tissue}.predicted_expression.tsv.gz (e.g. Brain_Cerebellum)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     from milage.predict import model_files, predict_expression

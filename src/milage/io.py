@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import io
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,3 +70,22 @@ def write_array(array: np.ndarray, path: str | os.PathLike) -> None:
     """Save an array as .npy atomically."""
     with atomic_output(path) as tmp, open(tmp, "wb") as fh:
         np.save(fh, array)
+
+
+def file_names(labels) -> dict[str, str]:
+    """A file-system-safe name for each data label (a tissue: "Brain - Cerebellum" ->
+    "Brain_Cerebellum"): runs of characters other than letters and digits become one "_",
+    so no label can name a folder or climb out of one ("../x" -> "x"). Raises if a label
+    has no letter or digit, or two labels give one name."""
+    names: dict[str, str] = {}
+    for label in labels:
+        name = re.sub(r"[^A-Za-z0-9]+", "_", str(label)).strip("_")
+        if not name:
+            raise InputError(label, "this label has no letter or digit to name its output "
+                             "file", "rename it in the input data")
+        clash = [other for other, n in names.items() if n == name]
+        if clash:
+            raise InputError(label, f"this label and {clash[0]!r} give the same output file "
+                             f"name {name!r}", "rename one of them in the input data")
+        names[label] = name
+    return names

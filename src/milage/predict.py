@@ -15,7 +15,7 @@ from keras import ops
 from milage import cis
 from milage.errors import InputError
 from milage.genotypes import read_genotypes
-from milage.io import gzip_text, read_table
+from milage.io import atomic_output, file_names, gzip_text, read_table
 from milage.trans import load_params
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,8 @@ def predict_expression(prepared: str | os.PathLike, weights: str | os.PathLike,
                        intercepts: str | os.PathLike, params: str | os.PathLike,
                        genotypes: str | os.PathLike, out: str | os.PathLike) -> list[Path]:
     """Write ``{out}/{tissue}.predicted_expression.tsv.gz`` (individual x genes, prepared
-    units: Z-scores) for every individual of ``genotypes``; return the paths.
+    units: Z-scores; the tissue named as in the PredictDB export, :func:`milage.io.file_names`)
+    for every individual of ``genotypes``; return the paths.
 
     ``prepared`` is the training run's prepared folder; ``weights`` and ``intercepts`` its
     cis tables; ``params`` a trained trans model (``trans/{model}/params.npz``).
@@ -83,14 +84,14 @@ def predict_expression(prepared: str | os.PathLike, weights: str | os.PathLike,
     snp_idx, gene_idx = pd.Index(snps["snp_id"]), pd.Index(genes["gene_id"])
     Path(out).mkdir(parents=True, exist_ok=True)
     paths = []
-    for k, tissue in enumerate(tissues):
+    for k, (tissue, name) in enumerate(file_names(tissues).items()):
         used, w = cis.tissue_weights(weights, tissue, snp_idx, gene_idx)
         pred = np.asarray((w.T @ x[:, used].astype(np.float64).T).T) \
             + cis.tissue_intercepts(intercepts, tissue, gene_idx) + trans[:, k]
-        paths.append(Path(out) / f"{tissue}.predicted_expression.tsv.gz")
+        paths.append(Path(out) / f"{name}.predicted_expression.tsv.gz")
         table = pd.DataFrame(pred, columns=genes["gene_id"])
         table.insert(0, "individual", samples)
-        with gzip_text(paths[-1]) as fh:
+        with atomic_output(paths[-1]) as tmp, gzip_text(tmp) as fh:
             table.to_csv(fh, sep="\t", index=False, float_format="%.6g")
     log.info("predicted %d individuals x %d genes in %d tissues", len(samples), len(genes),
              len(tissues))

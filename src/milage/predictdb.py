@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sqlite3
 
 import pandas as pd
@@ -13,11 +12,6 @@ import pandas as pd
 from milage.cis import CIS_FIX
 from milage.guards import check_table
 from milage.io import atomic_output
-
-
-def tissue_filename(tissue: str) -> str:
-    """A file-system-safe name for a tissue ("Brain - Cerebellum" -> "Brain_Cerebellum")."""
-    return re.sub(r"[^A-Za-z0-9]+", "_", tissue).strip("_")
 
 
 def write_predictdb(path: str | os.PathLike, weights: pd.DataFrame, snps: pd.DataFrame,
