@@ -1,5 +1,6 @@
 """Expression ingest: GCT + attributes or BED, sample and gene filters, errors."""
 
+import gzip
 import logging
 
 import numpy as np
@@ -104,6 +105,73 @@ def test_non_numeric_value_names_gene_and_sample(tmp_path):
     assert str(err.value) == (f"{files['gct']}: non-numeric value 'NA?' for gene G2 in sample "
                               "GTEX-C-0001-SM-3. Fix: fix or remove that value (missing values "
                               "may be left empty)")
+
+
+@pytest.mark.parametrize("value, shown", [("-3.0", "-3"), ("inf", "inf"), ("-inf", "-inf")])
+def test_negative_or_infinite_tpm_names_gene_and_sample(tmp_path, value, shown):
+    files = write_inputs(tmp_path)
+    files["gct"].write_text(files["gct"].read_text().replace("\t9.0\t", f"\t{value}\t"))
+    with pytest.raises(InputError) as err:
+        read_gct(files["gct"], set(SAMPLES))
+    assert str(err.value) == (f"{files['gct']}: TPM {shown} for gene G2 in sample "
+                              "GTEX-C-0001-SM-3 (1 negative or infinite values). Fix: TPM cannot "
+                              "be negative or infinite: fix or empty those cells (empty cells "
+                              "are missing values)")
+
+
+def test_truncated_gct_is_refused(tmp_path):
+    """The dimensions line is checked: a file cut after 2 of 3 genes (before, read without a
+    word), and a .gct.gz cut inside its compressed stream."""
+    files = write_inputs(tmp_path)
+    lines = files["gct"].read_text().splitlines(keepends=True)
+    files["gct"].write_text("".join(lines[:-1]))
+    with pytest.raises(InputError) as err:
+        read_gct(files["gct"], set(SAMPLES))
+    assert str(err.value) == (f"{files['gct']}: the matrix has 2 genes x 6 samples but line 2 "
+                              "declares 3 x 6: the file is truncated or its dimensions line is "
+                              "wrong. Fix: copy the file again, or correct line 2 (genes, then "
+                              "samples, tab-separated)")
+    big = tmp_path / "big.gct.gz"
+    with gzip.open(big, "wt") as fh:
+        fh.write(f"#1.2\n2000\t{len(SAMPLES)}\nName\tDescription\t" + "\t".join(SAMPLES) + "\n")
+        rng = np.random.default_rng(0)
+        for g in range(2000):
+            fh.write(f"G{g}\tg\t" + "\t".join(f"{v:.6f}" for v in rng.random(6)) + "\n")
+    data = big.read_bytes()
+    big.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"big.gct.gz: the compressed expression GCT file is "
+                                         r"truncated or corrupt \(.*\)\. Fix: copy or download it "
+                                         r"again$"):
+        read_gct(big, set(SAMPLES))
+
+
+def test_empty_or_ragged_tables_name_the_file(tmp_path):
+    files = write_inputs(tmp_path)
+    files["attributes"].write_text("")
+    with pytest.raises(InputError) as err:
+        prepare_expression(settings(), {"GTEX-A"}, **files)
+    assert str(err.value) == (f"{files['attributes']}: the sample attributes file is empty. "
+                              "Fix: use the GTEx SampleAttributesDS layout (tab-separated, SAMPID "
+                              "and SMTSD columns)")
+    files["annotation"].write_text("chr1\t100\t150\tG1\nchr2\t200\t250\tG2\t0\t+\n")
+    with pytest.raises(InputError, match=r"genes.bed: the BED gene annotation file cannot be "
+                                         r"read: Expected 4 fields in line 2, saw 6\. Fix: give"):
+        read_gene_annotation(files["annotation"])
+    files["annotation"].write_text("chr1\t100\tabc\tG1\n")
+    with pytest.raises(InputError, match=r"genes.bed: gene G1: position 'abc' is not a whole "
+                                         r"number. Fix: give a BED"):
+        read_gene_annotation(files["annotation"])
+
+
+def test_gct_and_attributes_without_a_common_sample(tmp_path):
+    files = write_inputs(tmp_path)
+    files["attributes"].write_text("SAMPID\tSMTSD\nGTEX-Q-0001-SM-1\tLung\n")
+    with pytest.raises(InputError) as err:
+        prepare_expression(settings(), {"GTEX-A"}, **files)
+    assert str(err.value) == (f"{files['gct']}: no sample column has a row in "
+                              f"{files['attributes']} (e.g. GCT column GTEX-A-0001-SM-1, "
+                              "attributes SAMPID GTEX-Q-0001-SM-1). Fix: give the "
+                              "SampleAttributesDS file of the same release")
 
 
 def test_duplicate_ids(tmp_path):

@@ -102,6 +102,33 @@ def test_candidates_and_nothing_left(tmp_path):
         run(tmp_path, vcf, min_maf=0.6)
 
 
+@pytest.mark.parametrize("damage", ["truncated", "bad_ds", "no_columns"])
+def test_unreadable_records_are_named(tmp_path, tiny_files, damage):
+    """A truncated .vcf.gz or a malformed record stops with the file, the record's number
+    and the last good record (htslib prints which field; before, a bare cyvcf2 Exception or
+    a segmentation fault); nothing is left behind."""
+    if damage == "truncated":
+        data = tiny_files["vcf"].read_bytes()
+        vcf = tmp_path / "cut.vcf.gz"
+        vcf.write_bytes(data[: len(data) // 2])
+        match = (r"cut.vcf.gz: record \d+ \(after chr\d+:\d+\) cannot be read: the file is "
+                 r"truncated or the record malformed \(htslib's message just above names the "
+                 r"field\)\. Fix: check it with `bcftools view FILE > /dev/null`")
+    else:
+        rows = _rows(("1", 100, "rs1"), ("1", 200, "rs2"))
+        vcf = write_vcf(tmp_path / "bad.vcf", rows)
+        bad = "1\t300\trs3\tA\tG\t.\tPASS\t.\tDS\t0\tzz\t1\t1" if damage == "bad_ds" \
+            else "garbage line"
+        vcf.write_text(vcf.read_text() + bad + "\n" + "1\t400\trs4\tA\tG\t.\tPASS\t.\tDS\t0\t1\t2"
+                       "\t1\n")
+        match = (r"^\S+bad.vcf: record 3 \(after 1:200\) " + (
+            "cannot be read: the file is truncated or the record malformed" if damage == "bad_ds"
+            else r"has no readable CHROM, POS and REF. Fix: check the line with `bcftools view`"))
+    with pytest.raises(InputError, match=match):
+        run(tmp_path, vcf)
+    assert not list(tmp_path.glob("out.*")) and not list(tmp_path.glob(".out*"))
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match="the genotype VCF file does not exist"):
         run(tmp_path, tmp_path / "nope.vcf.gz")

@@ -17,7 +17,7 @@ import pandas as pd
 
 from milage.errors import EmptyAfterFilterError, InputError
 from milage.genotypes import AUTOSOMES, check_unique, normalise_chrom
-from milage.io import require_file
+from milage.io import read_input_table, require_file
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,12 @@ def individual_of(sample_ids: pd.Series) -> pd.Series:
 def read_sample_attributes(path: str | os.PathLike) -> pd.DataFrame:
     """Read a SampleAttributesDS-style table; return sample_id and tissue (SMTSD)."""
     path = require_file(path, "sample attributes")
-    table = pd.read_csv(path, sep="\t", usecols=lambda c: c in ("SAMPID", "SMTSD"), dtype=str)
+    fix = "use the GTEx SampleAttributesDS layout (tab-separated, SAMPID and SMTSD columns)"
+    table = read_input_table(path, "sample attributes", fix, sep="\t", dtype=str,
+                             usecols=lambda c: c in ("SAMPID", "SMTSD"))
     missing = {"SAMPID", "SMTSD"} - set(table.columns)
     if missing:
-        raise InputError(path, f"column(s) {sorted(missing)} are missing",
-                         "use the GTEx SampleAttributesDS layout (SAMPID and SMTSD columns)")
+        raise InputError(path, f"column(s) {sorted(missing)} are missing", fix)
     check_unique(table["SAMPID"], path, "sample")
     return table.rename(columns={"SAMPID": "sample_id", "SMTSD": "tissue"})
 
@@ -74,7 +75,10 @@ def _open_text(path: Path):
 
 
 def read_gct(path: str | os.PathLike, keep: set[str]):
-    """Read the columns named in ``keep`` of a GCT v1.2 matrix.
+    """Read the columns named in ``keep`` of a GCT v1.2 matrix of TPM.
+
+    Empty cells are missing values (NaN); negative or infinite TPM, and a matrix whose size
+    differs from its dimensions line (a truncated file), stop with the file named.
 
     Returns
     -------
@@ -84,23 +88,56 @@ def read_gct(path: str | os.PathLike, keep: set[str]):
     dropped : the sample columns not in ``keep``.
     """
     path = require_file(path, "expression GCT")
-    with _open_text(path) as fh:
-        version, _dims, header = fh.readline(), fh.readline(), fh.readline()
+    fix = "give a GCT v1.2 file as GTEx distributes it"
+    version, dims, names = _gct_header(path)
+    check_unique(pd.Series(names[2:]), path, "sample")
+    wanted = [n for n in names[2:] if n in keep]
+    table = read_input_table(path, "expression GCT", fix, sep="\t", skiprows=2,
+                             usecols=["Name", "Description", *wanted],
+                             dtype={"Name": str, "Description": str})
+    if (len(table), len(names) - 2) != dims:
+        raise InputError(path, f"the matrix has {len(table)} genes x {len(names) - 2} samples "
+                         f"but line 2 declares {dims[0]} x {dims[1]}: the file is truncated "
+                         "or its dimensions line is wrong", "copy the file again, or correct "
+                         "line 2 (genes, then samples, tab-separated)")
+    check_unique(table["Name"], path, "gene")
+    values = _numeric(table[wanted], table["Name"], path)
+    _check_tpm(values, table["Name"], wanted, path)
+    genes = table[["Name", "Description"]].set_axis(["gene_id", "gene_name"], axis=1)
+    return genes, wanted, values.T, [n for n in names[2:] if n not in keep]
+
+
+def _gct_header(path: Path) -> tuple[str, tuple[int, int], list[str]]:
+    """The version line, the declared (genes, samples) and the column names of a GCT."""
+    fix = "give a GCT v1.2 file (GTEx gene TPM) or per-tissue BED files"
+    try:
+        with _open_text(path) as fh:
+            version, dims, header = fh.readline(), fh.readline(), fh.readline()
+    except (EOFError, OSError, UnicodeDecodeError) as err:
+        raise InputError(path, f"the GCT header cannot be read ({err})", fix) from None
     if not version.startswith("#1.2"):
-        raise InputError(path, f"first line is {version.strip()!r}, not '#1.2'",
-                         "give a GCT v1.2 file (GTEx gene TPM) or per-tissue BED files")
+        raise InputError(path, f"first line is {version.strip()!r}, not '#1.2'", fix)
+    try:
+        n_genes, n_samples = (int(v) for v in dims.split()[:2])
+    except ValueError:
+        raise InputError(path, f"line 2 is {dims.strip()!r}, not the numbers of genes and "
+                         "samples", fix) from None
     names = header.rstrip("\n").split("\t")
     if names[:2] != ["Name", "Description"]:
         raise InputError(path, "line 3 must start with the columns Name and Description",
                          "give a GCT v1.2 file as GTEx distributes it")
-    check_unique(pd.Series(names[2:]), path, "sample")
-    wanted = [n for n in names[2:] if n in keep]
-    table = pd.read_csv(path, sep="\t", skiprows=2, usecols=["Name", "Description", *wanted],
-                        dtype={"Name": str, "Description": str})
-    check_unique(table["Name"], path, "gene")
-    values = _numeric(table[wanted], table["Name"], path)
-    genes = table[["Name", "Description"]].set_axis(["gene_id", "gene_name"], axis=1)
-    return genes, wanted, values.T, [n for n in names[2:] if n not in keep]
+    return version, (n_genes, n_samples), names
+
+
+def _check_tpm(values: np.ndarray, gene_ids: pd.Series, samples: list[str], path) -> None:
+    """TPM are finite and not negative (empty cells, NaN, are missing values)."""
+    bad = np.isinf(values) | (values < 0)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise InputError(path, f"TPM {values[row, col]:g} for gene {gene_ids.iat[row]} in "
+                         f"sample {samples[col]} ({int(bad.sum())} negative or infinite values)",
+                         "TPM cannot be negative or infinite: fix or empty those cells (empty "
+                         "cells are missing values)")
 
 
 def _numeric(table: pd.DataFrame, gene_ids: pd.Series, path) -> np.ndarray:
@@ -115,6 +152,10 @@ def _numeric(table: pd.DataFrame, gene_ids: pd.Series, path) -> np.ndarray:
     return table.to_numpy(dtype=np.float32)
 
 
+GTF_FIX = "give a GTF: 9 tab-separated columns, gene records with gene_id and gene_name"
+BED_FIX = "give a BED: chrom, start, end, gene_id[, score, strand], tab-separated"
+
+
 def read_gene_annotation(path: str | os.PathLike) -> pd.DataFrame:
     """Gene ID, name, chromosome and TSS from a GTF (gene records) or a BED file.
 
@@ -124,23 +165,25 @@ def read_gene_annotation(path: str | os.PathLike) -> pd.DataFrame:
     path = require_file(path, "gene annotation")
     name = path.name.removesuffix(".gz")
     if name.endswith((".gtf", ".gff")):
-        table = pd.read_csv(path, sep="\t", comment="#", header=None, dtype=str,
-                            usecols=[0, 2, 3, 4, 6, 8],
-                            names=["chrom", "feature", "start", "end", "strand", "attr"])
+        table = read_input_table(path, "GTF gene annotation", GTF_FIX, sep="\t", comment="#",
+                                 header=None, dtype=str, usecols=[0, 2, 3, 4, 6, 8],
+                                 names=["chrom", "feature", "start", "end", "strand", "attr"])
         table = table[table["feature"] == "gene"]
+        ids = table["attr"].str.extract(r'gene_id "([^"]+)"', expand=False)
         genes = pd.DataFrame({
-            "gene_id": table["attr"].str.extract(r'gene_id "([^"]+)"', expand=False),
+            "gene_id": ids,
             "gene_name": table["attr"].str.extract(r'gene_name "([^"]+)"', expand=False),
-            "chrom": table["chrom"], "start": table["start"].astype(np.int64) - 1,
-            "end": table["end"].astype(np.int64), "strand": table["strand"]})
+            "chrom": table["chrom"], "start": _positions(table["start"], ids, path, GTF_FIX) - 1,
+            "end": _positions(table["end"], ids, path, GTF_FIX), "strand": table["strand"]})
     else:
-        table = pd.read_csv(path, sep="\t", comment="#", header=None, dtype=str)
+        table = read_input_table(path, "BED gene annotation", BED_FIX, sep="\t", comment="#",
+                                 header=None, dtype=str)
         if table.shape[1] < 4:
             raise InputError(path, f"a BED annotation needs at least 4 columns, found "
-                             f"{table.shape[1]}",
-                             "give chrom, start, end, gene_id[, score, strand]")
+                             f"{table.shape[1]}", BED_FIX)
         genes = pd.DataFrame({"gene_id": table[3], "gene_name": table[3], "chrom": table[0],
-                              "start": table[1].astype(np.int64), "end": table[2].astype(np.int64),
+                              "start": _positions(table[1], table[3], path, BED_FIX),
+                              "end": _positions(table[2], table[3], path, BED_FIX),
                               "strand": table[5] if table.shape[1] > 5 else "+"})
     genes["gene_name"] = genes["gene_name"].fillna(genes["gene_id"])
     check_unique(genes["gene_id"], path, "gene")
@@ -149,10 +192,24 @@ def read_gene_annotation(path: str | os.PathLike) -> pd.DataFrame:
     return genes[["gene_id", "gene_name", "chrom", "tss"]].reset_index(drop=True)
 
 
+def _positions(column: pd.Series, gene_ids: pd.Series, path, fix: str) -> np.ndarray:
+    """A column of base-pair positions as int64, or an error naming the first bad one."""
+    parsed = pd.to_numeric(column, errors="coerce")
+    bad = (parsed.isna() | (parsed != parsed.round())).to_numpy()
+    if bad.any():
+        raise InputError(path, f"gene {gene_ids.to_numpy()[bad][0]}: position "
+                         f"{column.to_numpy()[bad][0]!r} is not a whole number", fix)
+    return parsed.to_numpy(np.int64)
+
+
 def read_gtex(gct: str | os.PathLike, attributes: str | os.PathLike) -> Expression:
     """Join a GCT matrix with its sample attributes (samples without attributes are dropped)."""
     attrs = read_sample_attributes(attributes)
     genes, sample_ids, values, without = read_gct(gct, set(attrs["sample_id"]))
+    if not sample_ids:
+        raise InputError(gct, f"no sample column has a row in {attributes} (e.g. GCT column "
+                         f"{without[0]}, attributes SAMPID {attrs['sample_id'].iat[0]})",
+                         "give the SampleAttributesDS file of the same release")
     if without:
         log.warning("%d samples of %s have no row in %s and are dropped (e.g. %s)",
                     len(without), gct, attributes, without[0])
@@ -168,7 +225,9 @@ def read_expression_beds(beds: dict[str, str | os.PathLike]) -> Expression:
     frames, tables = [], {}
     for tissue, bed in beds.items():
         path = require_file(bed, f"expression BED of tissue {tissue!r}")
-        table = pd.read_csv(path, sep="\t", dtype={0: str, 3: str})
+        table = read_input_table(path, f"expression BED of tissue {tissue!r}", "give the GTEx "
+                                 "/ tensorQTL layout: #chr, start, end, gene_id, then one column "
+                                 "per individual", sep="\t", dtype={0: str, 3: str})
         table.columns = ["chrom", "start", "end", "gene_id", *table.columns[4:]]
         check_unique(table["gene_id"], path, "gene")
         check_unique(pd.Series(table.columns[4:]), path, "individual")

@@ -78,13 +78,38 @@ def read_vcf(path: str | os.PathLike) -> tuple[list[str], Iterator[VariantBlock]
         raise InputError(path, "the VCF declares neither a DS nor a GT FORMAT field",
                          "export imputed dosages as FORMAT/DS (or genotype calls as GT)")
     samples = list(vcf.samples)
-    return samples, _vcf_blocks(vcf, field_, len(samples))
+    return samples, _vcf_blocks(vcf, field_, len(samples), path)
 
 
-def _vcf_blocks(vcf, field_: str, n_samples: int) -> Iterator[VariantBlock]:
+def _records(vcf, path) -> Iterator:
+    """The VCF's records; one that htslib cannot read stops with the file, the record's
+    number and the last good record named (htslib's own message, which says which field, is
+    on file descriptor 2: in the rule's log just above)."""
+    n, last = 0, "the header"
+    records = iter(vcf)
+    while True:
+        try:
+            variant = next(records)
+        except StopIteration:
+            return
+        except Exception:      # cyvcf2 raises a bare Exception on htslib's errors
+            raise InputError(path, f"record {n + 1} (after {last}) cannot be read: the file is "
+                             "truncated or the record malformed (htslib's message just above "
+                             "names the field)",
+                             "check it with `bcftools view FILE > /dev/null`, then re-export "
+                             "or copy it again") from None
+        if variant.end <= variant.start:   # no REF: a line htslib could not split
+            raise InputError(path, f"record {n + 1} (after {last}) has no readable CHROM, POS "
+                             "and REF", "check the line with `bcftools view`; every record "
+                             "needs the 8 fixed VCF columns plus FORMAT and the samples")
+        n, last = n + 1, f"{variant.CHROM}:{variant.POS}"
+        yield variant
+
+
+def _vcf_blocks(vcf, field_: str, n_samples: int, path) -> Iterator[VariantBlock]:
     rows: list[tuple] = []
     dos = np.empty((BLOCK, n_samples), dtype=np.float32)
-    for variant in vcf:
+    for variant in _records(vcf, path):
         alts = variant.ALT
         multi = len(alts) != 1
         rows.append((variant.CHROM, variant.POS, variant.ID, variant.REF,

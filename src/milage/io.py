@@ -7,6 +7,7 @@ import gzip
 import io
 import os
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +50,24 @@ def gzip_text(path: str | os.PathLike, compresslevel: int = 4) -> Iterator[io.Te
                                                 compresslevel=compresslevel) as gz:
         with io.TextIOWrapper(gz, encoding="utf-8", newline="") as text:
             yield text
+
+
+def read_input_table(path: str | os.PathLike, what: str, fix: str, **kwargs) -> pd.DataFrame:
+    """``pd.read_csv`` of an input file; a file it cannot read (empty, ragged, truncated
+    gzip, not text) stops with one line naming the file, the line where pandas says, and
+    ``fix`` (the layout the file should have)."""
+    try:
+        return pd.read_csv(path, **kwargs)
+    except pd.errors.EmptyDataError:
+        raise InputError(path, f"the {what} file is empty", fix) from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise InputError(path, f"the compressed {what} file is truncated or corrupt ({err})",
+                         "copy or download it again") from None
+    except UnicodeDecodeError:
+        raise InputError(path, f"the {what} file is not text", fix) from None
+    except (pd.errors.ParserError, ValueError) as err:
+        reason = str(err).strip().splitlines()[-1].removeprefix("Error tokenizing data. C error: ")
+        raise InputError(path, f"the {what} file cannot be read: {reason}", fix) from None
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:

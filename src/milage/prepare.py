@@ -10,7 +10,7 @@ import pandas as pd
 
 from milage.errors import EmptyAfterFilterError, InputError
 from milage.expression import Expression
-from milage.io import require_file
+from milage.io import read_input_table, require_file
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,9 @@ def read_covariates(path: str | os.PathLike, individuals: pd.Series) -> np.ndarr
     """GTEx covariates.txt (rows: covariates, first column ID; columns: individuals);
     returns an individuals x covariates matrix in the order of ``individuals``."""
     path = require_file(path, "covariates")
-    table = pd.read_csv(path, sep="\t", index_col=0)
+    table = read_input_table(path, "covariates", "give GTEx's covariates.txt layout: a row "
+                             "per covariate, a column per individual, tab-separated",
+                             sep="\t", index_col=0)
     absent = individuals[~individuals.isin(table.columns)]
     if len(absent):
         raise InputError(path, f"individual {absent.iat[0]} has no covariate column "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -47,12 +48,15 @@ def raw_inputs(config: dict, results: str) -> dict[str, object]:
 def run(snakemake, main: Callable) -> None:
     """Send stderr and logging to the rule's log file, then call ``main(snakemake)``.
 
+    File descriptor 2 goes to the log too, so what compiled libraries print there (htslib's
+    message on a malformed VCF record, TensorFlow's) is kept beside milage's own lines.
     A MilageError (bad input) is logged as its one-line message and exits with status 1;
     anything else keeps its traceback.
     """
     log_path = Path(snakemake.log[0])
     log_path.parent.mkdir(parents=True, exist_ok=True)
     sys.stderr = open(log_path, "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), 2)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
