@@ -43,8 +43,9 @@ def tiny_files(tmp_path_factory):
     return write_tiny(tmp_path_factory.mktemp("tiny"))
 
 
-def prepare(directory: Path, **overrides) -> Path:
-    """Simulate a cohort and run the data stages in-process; return the prepared folder."""
+def prepare(directory: Path, edit=None, scope: str = "gene", **overrides) -> Path:
+    """Simulate a cohort and run the data stages in-process; return the prepared folder.
+    ``edit(files)`` may change the written files first; ``scope`` is the Z-score scope."""
     from milage.data import write_expression
     from milage.expression import ExpressionSettings, prepare_expression
     from milage.genotypes import prepare_genotypes
@@ -53,6 +54,8 @@ def prepare(directory: Path, **overrides) -> Path:
 
     settings = {**TINY, **overrides}
     files = write_tiny(directory, **overrides)
+    if edit:
+        edit(files)
     out = directory / "prepared"
     prepare_genotypes(files["vcf"], out / "dosages.npy", out / "snps.tsv.gz",
                       out / "genotyped.tsv")
@@ -61,7 +64,7 @@ def prepare(directory: Path, **overrides) -> Path:
                               attributes=files["attributes"], annotation=files["gtf"])
     split = split_individuals(expr.samples["individual"].unique(), seed=settings["seed"])
     write_table(split, out / "individuals.tsv")
-    expr, moments = normalise(expr, split)
+    expr, moments = normalise(expr, split, scope)
     write_expression(expr, out / "expression.npy", out / "samples.tsv", out / "genes.tsv")
     write_table(moments, out / "moments.tsv")
     snps = pd.read_csv(out / "snps.tsv.gz", sep="\t", dtype={"chrom": str})

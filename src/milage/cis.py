@@ -58,18 +58,17 @@ class CisSettings:
 
 
 def _mask_and_fill(Y: np.ndarray, impute: str) -> tuple[np.ndarray, np.ndarray]:
-    """Observation mask (1 = observed) and Y with missing entries filled.
+    """Observation mask (True = observed, Y's shape) and Y with missing entries filled.
 
-    Y is (..., individuals, tissues) with NaN for missing samples. ``impute="mean"`` fills
-    them with the tissue's mean and marks everything observed (the paper's choice);
-    ``"none"`` fills zeros that the mask then ignores.
+    Y is (..., individuals, tissues) with NaN for missing samples (and, per gene, missing
+    cells). ``impute="mean"`` fills them with the tissue's mean and marks everything
+    observed (the paper's choice); ``"none"`` fills zeros that the mask then ignores.
     """
     observed = ~np.isnan(Y)
     if impute == "mean":
         mean = np.nanmean(Y, axis=-2, keepdims=True)
-        return np.ones(Y.shape[-2:]), np.where(observed, Y, np.nan_to_num(mean))
-    mask = observed.reshape(-1, *Y.shape[-2:])[0]
-    return np.ascontiguousarray(mask, dtype=np.float64), np.where(observed, Y, 0.0)
+        return np.ones(Y.shape, dtype=bool), np.where(observed, Y, np.nan_to_num(mean))
+    return observed, np.where(observed, Y, 0.0)
 
 
 class MultiTissueGroupLasso(RegressorMixin, BaseEstimator):
@@ -115,6 +114,7 @@ class MultiTissueGroupLasso(RegressorMixin, BaseEstimator):
         if self.impute not in ("none", "mean"):
             raise ValueError(f"impute must be 'none' or 'mean', not {self.impute!r}")
         M, Yf = _mask_and_fill(Y, self.impute)
+        M = M.astype(np.float64)
         Xt = np.ascontiguousarray(X.T)
         W, c, gap, epochs = cis_solver.fit_path(
             Xt, Yf, M, *cis_solver.snp_stats(Xt, M), np.array([float(self.alpha)]),
@@ -277,7 +277,7 @@ def _gene_fitter(ds: Dataset, gene_rows: np.ndarray, s: CisSettings, tissue_idx:
         Y = np.ascontiguousarray(Y[:, :, tissue_idx])  # C order: kernels loop over tissues
     _check_finite(Y, "expression", genes["gene_id"],
                   ds.individuals["individual"].to_numpy()[train], missing_ok=True)
-    M, Yf = _mask_and_fill(Y, s.impute)
+    M, Yf = _mask_and_fill(Y, s.impute)           # genes x individuals x tissues
     lo, hi = int(genes["cis_start"].min()), int(genes["cis_stop"].max())
     cols = ds.individuals["geno_col"].to_numpy()[train]
     # np.take gathers columns several times faster than fancy indexing
@@ -285,20 +285,34 @@ def _gene_fitter(ds: Dataset, gene_rows: np.ndarray, s: CisSettings, tissue_idx:
     _check_finite(Xt, "genotype", ds.snps["snp_id"].to_numpy()[lo:hi],
                   ds.individuals["individual"].to_numpy()[train])
     folds = np.random.default_rng(s.seed).permutation(len(train)) % s.cv_folds
+    cv = s.penalty == "auto" or len(s.relax) > 1
     # SNP means and curvatures depend on genotypes and mask only: computed once per chunk
-    xbar, h = _snp_stats(Xt, M, s.threads)
-    fold_xbar, fold_h = np.zeros((2, 0, 0, 0))
-    if s.penalty == "auto" or len(s.relax) > 1:
-        fold_xbar, fold_h = map(np.stack, zip(*[_snp_stats(
-            np.ascontiguousarray(Xt[:, folds != f]), M[folds != f], s.threads)
-            for f in range(s.cv_folds)], strict=True))
+    # for the samples' mask, and per gene only for a gene with missing cells of its own
+    sampled = M.any(axis=0)
+    own_mask = (M != sampled).any(axis=(1, 2))
+    stats = _window_stats(Xt, sampled.astype(np.float64), folds, cv, s.threads)
 
     def fit_one(g: int, ks=slice(None)) -> _GeneFit:
         a, b = genes["cis_start"].iat[g] - lo, genes["cis_stop"].iat[g] - lo
-        return _fit_gene(Xt[a:b], Yf[g][:, ks], M[:, ks], (xbar[a:b, ks], h[a:b, ks]),
-                         (fold_xbar[:, a:b, ks], fold_h[:, a:b, ks]), folds, s)
+        mask = M[g].astype(np.float64)
+        (xbar, h), (fold_xbar, fold_h) = _window_stats(Xt[a:b], mask, folds, cv, 1) \
+            if own_mask[g] else ((v[a:b] for v in stats[0]), (v[:, a:b] for v in stats[1]))
+        return _fit_gene(Xt[a:b], Yf[g][:, ks], np.ascontiguousarray(mask[:, ks]),
+                         (xbar[:, ks], h[:, ks]), (fold_xbar[:, :, ks], fold_h[:, :, ks]),
+                         folds, s)
 
     return genes, fit_one
+
+
+def _window_stats(Xt: np.ndarray, M: np.ndarray, folds: np.ndarray, cv: bool, threads: int):
+    """(xbar, h) of the SNPs of ``Xt`` under the mask M (individuals x tissues) and, when
+    ``cv``, the same for each fold's training individuals (stacked; empty otherwise)."""
+    whole = _snp_stats(Xt, M, threads)
+    if not cv:
+        return whole, np.zeros((2, 0, 0, 0))
+    return whole, tuple(map(np.stack, zip(*[_snp_stats(
+        np.ascontiguousarray(Xt[:, folds != f]), np.ascontiguousarray(M[folds != f]), threads)
+        for f in range(folds.max() + 1)], strict=True)))
 
 
 def _snp_stats(Xt: np.ndarray, M: np.ndarray, threads: int):

@@ -9,6 +9,7 @@ from scipy import stats
 
 from milage import cis
 from milage.data import Dataset
+from milage.prepare import column_means
 
 SPLITS = ("train", "valid", "test")
 
@@ -16,25 +17,27 @@ SPLITS = ("train", "valid", "test")
 def training_means(y: np.ndarray, tissue: np.ndarray, sample_split: np.ndarray,
                    n_tissues: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-(tissue, gene) (tissues x genes; NaN for a tissue without training samples) and
-    pooled per-gene means over the training samples of y (samples x genes)."""
+    pooled per-gene means over the training samples of y (samples x genes; NaN cells are
+    missing and left out)."""
     y = np.asarray(y, dtype=np.float64)
     train = sample_split == "train"
     by_tissue = np.full((n_tissues, y.shape[1]), np.nan)
     for k in range(n_tissues):
         rows = train & (tissue == k)
         if rows.any():
-            by_tissue[k] = y[rows].mean(axis=0)
-    return by_tissue, y[train].mean(axis=0)
+            by_tissue[k] = column_means(y[rows])
+    return by_tissue, column_means(y[train])
 
 
 def sst_by_split(y: np.ndarray, tissue: np.ndarray, sample_split: np.ndarray, n_tissues: int,
                  pooled: bool = False) -> dict[str, float]:
-    """Total sum of squares of each split's samples (rows of y) around the per-(tissue,
-    gene) training means (``pooled``: around the pooled per-gene training means)."""
+    """Total sum of squares of each split's samples (rows of y; NaN cells missing) around
+    the per-(tissue, gene) training means (``pooled``: around the pooled per-gene training
+    means)."""
     y = np.asarray(y, dtype=np.float64)
     by_tissue, pooled_mean = training_means(y, tissue, sample_split, n_tissues)
     centre = pooled_mean if pooled else by_tissue[tissue]
-    return {split: float(((y[r] - (centre if pooled else centre[r])) ** 2).sum())
+    return {split: float(np.nansum((y[r] - (centre if pooled else centre[r])) ** 2))
             for split in SPLITS if (r := sample_split == split).any()}
 
 
@@ -56,8 +59,8 @@ def split_sst(ds: Dataset, pooled: bool = False) -> dict[str, float]:
 def variance_explained(ds: Dataset, pred: np.ndarray, model: str) -> pd.DataFrame:
     """Rows (model, split, n_samples, ve, ve_pooled) for the train, valid and test splits.
 
-    ve = 1 - SSE / SST over the observed samples of a split, with SST around the
-    per-(tissue, gene) training means; ve_pooled uses the pooled per-gene training mean
+    ve = 1 - SSE / SST over the observed samples (and cells) of a split, with SST around
+    the per-(tissue, gene) training means; ve_pooled uses the pooled per-gene training mean
     (the paper's baseline).
     """
     y = np.asarray(ds.expression, dtype=np.float64)
@@ -65,32 +68,37 @@ def variance_explained(ds: Dataset, pred: np.ndarray, model: str) -> pd.DataFram
     rows = []
     for split in sst:
         r = _split_rows(ds, split)
-        sse = ((y[r] - pred[r]) ** 2).sum()
+        sse = np.nansum((y[r] - pred[r]) ** 2)
         rows.append({"model": model, "split": split, "n_samples": int(r.sum()),
                      "ve": 1 - sse / sst[split], "ve_pooled": 1 - sse / sst_pooled[split]})
     return pd.DataFrame(rows)
 
 
 def r2_by_gene_tissue(ds: Dataset, pred: np.ndarray, split: str = "test") -> pd.DataFrame:
-    """Per (gene, tissue) on one split: n, r2 (1 - SSE/SST around the training mean),
-    Pearson r of prediction and observation, and its p-value."""
+    """Per (gene, tissue) on one split: n (observed samples), r2 (1 - SSE/SST around the
+    training mean), Pearson r of prediction and observation, and its p-value. Pairs with
+    fewer than 3 samples are left out."""
     y = np.asarray(ds.expression, dtype=np.float64)
     by_tissue, _ = _training_means(ds)
     out = []
     for k, tissue in enumerate(ds.tissues):
         r = ((ds.samples["split"] == split) & (ds.samples["tissue_index"] == k)).to_numpy()
-        if r.sum() < 3:
+        observed = ~np.isnan(y[r])
+        n = observed.sum(axis=0)
+        if n.max(initial=0) < 3:
             continue
-        yk, pk = y[r], pred[r]
-        sse = ((yk - pk) ** 2).sum(axis=0)
-        sst = ((yk - by_tissue[k]) ** 2).sum(axis=0)
-        yc, pc = yk - yk.mean(axis=0), pk - pk.mean(axis=0)
+        yk, pk = y[r], np.where(observed, pred[r], np.nan)
+        sse = np.nansum((yk - pk) ** 2, axis=0)
+        sst = np.nansum((yk - by_tissue[k]) ** 2, axis=0)
+        yc = np.where(observed, yk - column_means(yk), 0.0)
+        pc = np.where(observed, pk - column_means(pk), 0.0)
         denom = np.sqrt((yc**2).sum(axis=0) * (pc**2).sum(axis=0))
         corr = np.divide((yc * pc).sum(axis=0), denom, out=np.zeros(len(sse)), where=denom > 0)
-        t = corr * np.sqrt((r.sum() - 2) / np.maximum(1 - corr**2, 1e-300))
-        out.append(pd.DataFrame({"gene_id": ds.genes["gene_id"], "tissue": tissue,
-                                 "n": int(r.sum()), "r2": 1 - sse / sst, "r": corr,
-                                 "pvalue": 2 * stats.t.sf(np.abs(t), r.sum() - 2)}))
+        t = corr * np.sqrt(np.maximum(n - 2, 0) / np.maximum(1 - corr**2, 1e-300))
+        table = pd.DataFrame({"gene_id": ds.genes["gene_id"], "tissue": tissue, "n": n,
+                              "r2": 1 - sse / sst, "r": corr,
+                              "pvalue": 2 * stats.t.sf(np.abs(t), np.maximum(n - 2, 1))})
+        out.append(table[n >= 3])
     return pd.concat(out, ignore_index=True)
 
 
@@ -141,8 +149,8 @@ def training_intercepts(ds: Dataset, pred_without_intercept: np.ndarray) -> pd.D
     for k, name in enumerate(ds.tissues):
         rows = train & (tissue == k)
         frames.append(pd.DataFrame({"gene_id": ds.genes["gene_id"], "tissue": name,
-                                    "intercept": (y[rows] - pred_without_intercept[rows])
-                                    .mean(axis=0)}))
+                                    "intercept": column_means(y[rows]
+                                                              - pred_without_intercept[rows])}))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -181,12 +189,13 @@ def r2_by(ds: Dataset, pred: np.ndarray, by: str, split: str = "test") -> pd.Dat
     by_tissue, _ = _training_means(ds)
     r = _split_rows(ds, split)
     tissue = ds.samples["tissue_index"].to_numpy()[r]
-    sse, sst = (y[r] - pred[r]) ** 2, (y[r] - by_tissue[tissue]) ** 2
+    sse, sst = (y[r] - pred[r]) ** 2, (y[r] - by_tissue[tissue]) ** 2    # NaN: missing
     if by == "gene":
         return pd.DataFrame({"gene_id": ds.genes["gene_id"],
-                             "r2": 1 - sse.sum(axis=0) / sst.sum(axis=0)})
+                             "r2": 1 - np.nansum(sse, axis=0) / np.nansum(sst, axis=0)})
     group = pd.Series(tissue).map(dict(enumerate(ds.tissues)))
-    sums = pd.DataFrame({"tissue": group, "sse": sse.sum(axis=1), "sst": sst.sum(axis=1),
+    sums = pd.DataFrame({"tissue": group, "sse": np.nansum(sse, axis=1),
+                         "sst": np.nansum(sst, axis=1),
                          "n_samples": 1}).groupby("tissue", sort=False).sum()
     return pd.DataFrame({"tissue": sums.index, "n_samples": sums["n_samples"].to_numpy(),
                          "r2": (1 - sums["sse"] / sums["sst"]).to_numpy()})

@@ -102,7 +102,7 @@ def read_gct(path: str | os.PathLike, keep: set[str]):
                          "line 2 (genes, then samples, tab-separated)")
     check_unique(table["Name"], path, "gene")
     values = _numeric(table[wanted], table["Name"], path)
-    _check_tpm(values, table["Name"], wanted, path)
+    _check_values(values, table["Name"], wanted, path, tpm=True)
     genes = table[["Name", "Description"]].set_axis(["gene_id", "gene_name"], axis=1)
     return genes, wanted, values.T, [n for n in names[2:] if n not in keep]
 
@@ -129,15 +129,19 @@ def _gct_header(path: Path) -> tuple[str, tuple[int, int], list[str]]:
     return version, (n_genes, n_samples), names
 
 
-def _check_tpm(values: np.ndarray, gene_ids: pd.Series, samples: list[str], path) -> None:
-    """TPM are finite and not negative (empty cells, NaN, are missing values)."""
-    bad = np.isinf(values) | (values < 0)
+def _check_values(values: np.ndarray, gene_ids: pd.Series, samples: list[str], path,
+                  tpm: bool) -> None:
+    """Values (genes x samples) are finite, and TPM not negative; empty cells (NaN) are
+    missing values."""
+    bad = np.isinf(values) | ((values < 0) if tpm else False)
     if bad.any():
         row, col = np.argwhere(bad)[0]
-        raise InputError(path, f"TPM {values[row, col]:g} for gene {gene_ids.iat[row]} in "
-                         f"sample {samples[col]} ({int(bad.sum())} negative or infinite values)",
-                         "TPM cannot be negative or infinite: fix or empty those cells (empty "
-                         "cells are missing values)")
+        what = "TPM" if tpm else "value"
+        raise InputError(path, f"{what} {values[row, col]:g} for gene {gene_ids.iat[row]} in "
+                         f"sample {samples[col]} ({int(bad.sum())} "
+                         f"{'negative or infinite' if tpm else 'infinite'} values)",
+                         f"{what} cannot be {'negative or ' if tpm else ''}infinite: fix or "
+                         "empty those cells (empty cells are missing values)")
 
 
 def _numeric(table: pd.DataFrame, gene_ids: pd.Series, path) -> np.ndarray:
@@ -242,6 +246,7 @@ def read_expression_beds(beds: dict[str, str | os.PathLike]) -> Expression:
         table = table.loc[common]
         individuals = list(table.columns[3:])
         values.append(_numeric(table[individuals], pd.Series(common), path).T)
+        _check_values(values[-1].T, pd.Series(common), individuals, path, tpm=False)
         frames.append(pd.DataFrame({"sample_id": [f"{i}:{tissue}" for i in individuals],
                                     "individual": individuals, "tissue": tissue}))
     first = next(iter(tables.values()))[1].loc[common]
@@ -318,8 +323,9 @@ def filter_genes(expr: Expression, settings: ExpressionSettings, source,
         raise EmptyAfterFilterError(source, "no gene is on autosomes 1-22",
                                     "check the chromosome names of the gene annotation")
     keep = auto
-    if apply_threshold:
-        frac = (expr.values >= settings.threshold).mean(axis=0)
+    if apply_threshold:       # over a gene's observed samples (empty cells are missing)
+        observed = np.maximum((~np.isnan(expr.values)).sum(axis=0), 1)
+        frac = (expr.values >= settings.threshold).sum(axis=0) / observed
         expressed = frac >= settings.min_expressed_fraction
         log.info("%d autosomal genes expressed below %g in %g of samples dropped",
                  (auto & ~expressed).sum(), settings.threshold, settings.min_expressed_fraction)
@@ -358,6 +364,10 @@ def prepare_expression(settings: ExpressionSettings, genotyped: set[str], *,
     expr = filter_genes(expr, settings, source, apply_threshold=not beds)
     if not beds:
         expr.values = transform(expr.values, settings.transform).astype(np.float32)
+    missing = np.isnan(expr.values)
+    if missing.any():
+        log.info("%d expression cells of %d genes are empty in the input: each is a missing "
+                 "sample of its gene", missing.sum(), missing.any(axis=0).sum())
     log.info("expression: %d samples of %d individuals in %d tissues, %d genes",
              len(expr.samples), expr.samples["individual"].nunique(),
              expr.samples["tissue"].nunique(), len(expr.genes))

@@ -54,7 +54,7 @@ def per_model(value: float | dict[str, float], model: str, key: str) -> float:
 class TrainSamples:
     """The observed training samples: residuals and which individual and tissue each is."""
 
-    residuals: np.ndarray   # samples x genes
+    residuals: np.ndarray   # samples x genes; NaN where one gene's value is missing
     individual: np.ndarray  # samples: index among the training individuals
     tissue: np.ndarray      # samples: tissue index
 
@@ -66,9 +66,11 @@ def training_samples(data: TransData) -> TrainSamples:
 
 
 def pca_scores(samples: TrainSamples, n_factors: int, seed: int) -> np.ndarray:
-    """Sample scores (samples x factors) of the PCA of the residual matrix."""
+    """Sample scores (samples x factors) of the PCA of the residual matrix (a missing cell
+    taken as 0, the cis prediction: PCA needs a complete matrix, and these scores are only
+    a starting point)."""
     pca = PCA(n_components=n_factors, svd_solver="randomized", random_state=seed)
-    return pca.fit_transform(samples.residuals)
+    return pca.fit_transform(np.nan_to_num(samples.residuals))
 
 
 def individual_means(values: np.ndarray, individual: np.ndarray, n: int) -> np.ndarray:
@@ -122,15 +124,18 @@ def least_squares_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int,
                        support: np.ndarray):
     """Unpenalised least-squares loadings given the factors f (individuals x factors): per
     (gene, tissue), the residuals regressed on an intercept and the gene's factors
-    (``support``: factors x genes, True where a factor is used). Returns beta (factors x
-    tissues x genes, zero off the support) and b (tissues x genes)."""
+    (``support``: factors x genes, True where a factor is used), over the gene's observed
+    samples. Returns beta (factors x tissues x genes, zero off the support) and b (tissues x
+    genes)."""
     design = np.column_stack([np.ones(len(f)), f])                     # individuals x (1 + T)
     d = design[samples.individual]                                      # samples x (1 + T)
+    missing = np.isnan(samples.residuals)
+    y = np.where(missing, 0.0, samples.residuals)
     gram = np.zeros((n_tissues, d.shape[1], d.shape[1]))                # per tissue
-    rhs = np.zeros((n_tissues, d.shape[1], samples.residuals.shape[1]))
+    rhs = np.zeros((n_tissues, d.shape[1], y.shape[1]))
     for k in range(n_tissues):
         rows = samples.tissue == k
-        gram[k], rhs[k] = d[rows].T @ d[rows], d[rows].T @ samples.residuals[rows]
+        gram[k], rhs[k] = d[rows].T @ d[rows], d[rows].T @ y[rows]
     beta = np.zeros((f.shape[1], n_tissues, support.shape[1]))
     b = np.zeros((n_tissues, support.shape[1]))
     # one batched solve per distinct support (all genes at once for dense loadings)
@@ -142,6 +147,13 @@ def least_squares_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int,
         coef = np.linalg.solve(sub, rhs[:, keep][:, :, genes])         # tissues x keep x genes
         b[:, genes] = coef[:, 0]
         beta[np.ix_(keep[1:] - 1, np.arange(n_tissues), genes)] = coef[:, 1:].transpose(1, 0, 2)
+    for j in np.nonzero(missing.any(axis=0))[0]:     # genes with missing cells: their own Gram
+        keep = np.concatenate([[0], 1 + np.nonzero(support[:, j])[0]])
+        for k in range(n_tissues):
+            rows = (samples.tissue == k) & ~missing[:, j]
+            dk = d[rows][:, keep]
+            coef = np.linalg.solve(dk.T @ dk + 1e-8 * np.eye(len(keep)), dk.T @ y[rows, j])
+            b[k, j], beta[keep[1:] - 1, k, j] = coef[0], coef[1:]
     return beta, b
 
 
@@ -179,7 +191,9 @@ def init_v(f: np.ndarray, w: np.ndarray, samples: TrainSamples, lam: float):
     """V (genes x factors) and d (genes): LASSO of each gene's residuals on the Hadamard
     design F[i] * W[k] of its samples."""
     design = f[samples.individual] * w[samples.tissue]
-    fit = Lasso(alpha=lam, max_iter=10_000).fit(design, samples.residuals)
+    # scikit-learn's Lasso takes no missing values: a missing cell is taken as 0 (the cis
+    # prediction) in this starting point
+    fit = Lasso(alpha=lam, max_iter=10_000).fit(design, np.nan_to_num(samples.residuals))
     return np.atleast_2d(fit.coef_), np.atleast_1d(fit.intercept_)
 
 

@@ -39,9 +39,10 @@ class TransModel(keras.Model):
 
     ``compute_loss`` is half the squared error summed over genes and averaged over the
     observed (individual, tissue) samples of the batch: ``y`` is (residuals, mask) with
-    residuals (batch x tissues x genes) and mask (batch x tissues), 1 where observed, 0
-    where missing. In training, ``call`` returns the factors and the loss forms the
-    prediction itself (:func:`masked_loss`, which fuses the loss with its gradient).
+    residuals (batch x tissues x genes; NaN where one gene's value of a sample is missing,
+    which adds nothing) and mask (batch x tissues), 1 where observed, 0 where missing.
+    In training, ``call`` returns the factors and the loss forms the prediction itself
+    (:func:`masked_loss`, which fuses the loss with its gradient).
     """
 
     activation = "linear"
@@ -98,7 +99,9 @@ def masked_loss(rows, loadings, bias, residuals, mask):
 
 @_fused
 def _scaled_error(prediction, bias, residuals, weight):
-    return (prediction + bias - residuals) * weight
+    """(prediction + bias - residuals) x weight, 0 where a residual is missing (NaN)."""
+    error = (prediction + bias - residuals) * weight
+    return ops.where(ops.isnan(residuals), ops.zeros_like(error), error)
 
 
 class FactorModel(TransModel):

@@ -59,11 +59,32 @@ def read_covariates(path: str | os.PathLike, individuals: pd.Series) -> np.ndarr
 
 
 def regress_out(y: np.ndarray, covariates: np.ndarray, train: np.ndarray) -> np.ndarray:
-    """Residuals of y (samples x genes) on an intercept plus covariates, fitted on the
-    training rows only and applied to every row."""
+    """Residuals of y (samples x genes; NaN where a cell is missing) on an intercept plus
+    covariates, fitted on the training rows only and applied to every row. Genes with
+    missing cells are fitted on their observed training rows."""
     design = np.column_stack([np.ones(len(y)), covariates])
-    coef, *_ = np.linalg.lstsq(design[train], y[train], rcond=None)
+    missing = np.isnan(y[train])
+    complete = ~missing.any(axis=0)
+    coef = np.zeros((design.shape[1], y.shape[1]))
+    coef[:, complete] = np.linalg.lstsq(design[train], y[train][:, complete], rcond=None)[0]
+    for j in np.nonzero(~complete)[0]:
+        rows = ~missing[:, j]
+        coef[:, j] = np.linalg.lstsq(design[train][rows], y[train][rows, j], rcond=None)[0]
     return y - design @ coef
+
+
+def column_means(y: np.ndarray) -> np.ndarray:
+    """Per-column means of the observed (non-NaN) rows, in y's precision (as ``y.mean``);
+    NaN for a column without any."""
+    n = (~np.isnan(y)).sum(axis=0)
+    return np.divide(np.nansum(y, axis=0), n, out=np.full(y.shape[1], np.nan, y.dtype),
+                     where=n > 0)
+
+
+def _moments(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and SD over the non-missing rows (NaN where a column has none)."""
+    mean = column_means(y)
+    return mean, np.sqrt(column_means((y - mean) ** 2))
 
 
 def normalise(expr: Expression, split: pd.DataFrame, scope: str = "gene",
@@ -72,7 +93,8 @@ def normalise(expr: Expression, split: pd.DataFrame, scope: str = "gene",
 
     ``scope`` "gene" pools a gene's training samples of all tissues (the paper);
     "gene_tissue" standardises each (gene, tissue) separately. Covariates (per tissue) are
-    regressed out first. Genes constant in some training group are dropped.
+    regressed out first. Missing cells (NaN) stay missing and are left out of the moments;
+    genes constant, or without a training value, in some group are dropped.
 
     Returns the normalised expression (samples gain a ``split`` column) and the moments
     (gene_id, group, mean, sd; group is the tissue, or "all" for scope "gene").
@@ -94,16 +116,17 @@ def normalise(expr: Expression, split: pd.DataFrame, scope: str = "gene",
         if not (rows & train).any():
             raise EmptyAfterFilterError("expression", f"{group!r} has no training sample",
                                         "use scope: gene or lower split.test_fraction")
-        mean[rows], sd[rows] = y[rows & train].mean(axis=0), y[rows & train].std(axis=0)
+        mean[rows], sd[rows] = _moments(y[rows & train])
         moments.append(pd.DataFrame({"gene_id": expr.genes["gene_id"], "group": group,
                                      "mean": mean[rows][0], "sd": sd[rows][0]}))
-    constant = (sd == 0).any(axis=0)
+    constant = ~(sd > 0).all(axis=0)
     if constant.all():
         raise EmptyAfterFilterError("expression", "every gene is constant in the training "
                                     "samples", "check the expression input")
     if constant.any():
-        log.warning("%d genes constant in the training samples dropped", constant.sum())
-    z = ((y - mean) / np.where(sd == 0, 1, sd)).astype(np.float32)
+        log.warning("%d genes constant (or without a value) in the training samples of a "
+                    "normalisation group dropped", constant.sum())
+    z = ((y - mean) / np.where(sd > 0, sd, 1)).astype(np.float32)
     moments = pd.concat(moments, ignore_index=True)
     kept = set(expr.genes["gene_id"][~constant])
     return (Expression(z, samples, expr.genes).subset(cols=~constant),

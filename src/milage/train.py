@@ -92,7 +92,7 @@ def _fingerprint(model: TransModel, data: TransData, s: TrainSettings) -> str:
     initial weights and a checksum of the residuals)."""
     weights = sum(float(np.abs(w).sum()) for w in model.get_weights())
     return repr((model.name, model.shape_, sorted(asdict(s).items()), weights,
-                 float(data.residuals.sum(dtype=np.float64)), data.split.tolist()))
+                 float(np.nansum(data.residuals, dtype=np.float64)), data.split.tolist()))
 
 
 def _save(path: Path, model, optimizer, state: _State, fingerprint: str) -> None:

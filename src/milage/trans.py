@@ -92,8 +92,9 @@ def predict_samples(model: TransModel, data: TransData,
 
 def split_ve(data: TransData, trans_pred: np.ndarray,
              splits: tuple[str, ...] = SPLITS) -> dict[str, float]:
-    """Variance explained by cis + trans per split: 1 - SSE / SST."""
-    sse = ((data.residuals - trans_pred).astype(np.float64) ** 2).sum(axis=1)
+    """Variance explained by cis + trans per split: 1 - SSE / SST (missing cells, NaN
+    residuals, left out)."""
+    sse = np.nansum((data.residuals - trans_pred).astype(np.float64) ** 2, axis=1)
     out = {}
     for split in splits:
         rows = data.sample_of[data.split == split]
