@@ -12,6 +12,8 @@ from milage.workflow import run
 
 def main(sm):
     tissues = load_dataset(sm.params.prepared).tissues
+    if plots.skipped_for_one_tissue(sm.output, tissues, "Fig 5"):
+        return
     similarity = tissue_similarity(dict(np.load(sm.input.params)), tissues,
                                    sm.params.outlier_threshold, sm.params.seed)
     write_table(similarity.linkage_table(), sm.output.tsv)

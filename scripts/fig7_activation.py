@@ -12,6 +12,8 @@ from milage.workflow import run
 
 def main(sm):
     tissues = load_dataset(sm.params.prepared).tissues
+    if plots.skipped_for_one_tissue(sm.output, tissues, "Fig 7"):
+        return
     activation = tissue_activation(dict(np.load(sm.input.params)), tissues)
     write_table(activation, sm.output.tsv)
     plots.save(plots.fig7_activation(activation), sm.output.png, sm.output.pdf)

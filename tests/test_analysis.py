@@ -122,6 +122,22 @@ def _ve_table():
     return pd.DataFrame(rows, columns=["model", "split", "ve"])
 
 
+def test_tissue_figures_are_skipped_with_a_note_for_one_tissue(tmp_path, caplog):
+    """One tissue: Figs 5-8 (which compare tissues; clustering crashed) become notes in
+    their PNG, PDF and TSVs and a warning in the log; two tissues are drawn."""
+    outputs = [tmp_path / f"fig5.{ext}" for ext in ("png", "pdf", "tsv")]
+    assert plots.skipped_for_one_tissue(outputs, ["Lung"], "Fig 5")
+    reason = "Fig 5 compares tissues; this dataset has one (Lung), so it is not drawn"
+    assert pd.read_csv(outputs[2], sep="\t")["note"].tolist() == [reason]
+    assert outputs[0].read_bytes()[:4] == b"\x89PNG" and outputs[1].read_bytes()[:4] == b"%PDF"
+    assert reason in caplog.text
+    assert not plots.skipped_for_one_tissue([tmp_path / "x.tsv"], ["Lung", "Liver"], "Fig 5")
+    assert not (tmp_path / "x.tsv").exists()
+    params, names, _ = _planted_params(n_tissues=2)
+    similarity = analysis.tissue_similarity(params, names, 3.5, 1)
+    assert len(similarity.linkage) == 1
+
+
 def test_training_curves_mark_the_test_ve_at_the_kept_epoch():
     histories = {"ml": _history([0.42, 0.45, 0.47, 0.46]), "nn": _history([0.42, 0.48, 0.47])}
     sweep = {"0.05": _history([0.42, 0.44]), "0.2": _history([0.42, 0.46])}

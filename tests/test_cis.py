@@ -298,6 +298,17 @@ def test_large_window_is_capped_with_a_warning(tiny_prepared, caplog):
     assert fit.genes["capped"].all() and (fit.genes["n_window_snps"] == 5).all()
 
 
+def test_more_cv_folds_than_pairs_of_training_individuals_is_refused(tiny_prepared):
+    ds = load_dataset(tiny_prepared)
+    n_train = int((ds.individuals["split"] == "train").sum())
+    with pytest.raises(InputError) as err:
+        cis.fit_genes(ds, np.arange(3), CisSettings(cv_folds=n_train // 2 + 1))
+    assert str(err.value) == (f"config cis.cv_folds: {n_train // 2 + 1} folds of the {n_train} "
+                              "training individuals leave fewer than 2 in a fold. Fix: set "
+                              f"cis.cv_folds to at most {n_train // 2}")
+    cis.fit_genes(ds, np.arange(3), CisSettings(penalty=0.1, relax=(1.0,), cv_folds=n_train))
+
+
 def test_non_finite_input_is_named(tiny_prepared):
     ds = load_dataset(tiny_prepared)
     ds.expression = np.array(ds.expression)

@@ -20,6 +20,29 @@ def test_split_sizes_seed_and_order_independence():
     assert not split["split"].equals(other["split"])
 
 
+def test_too_small_cohorts_and_empty_splits_are_refused():
+    ids = [f"GTEX-{i:04d}" for i in range(19)]
+    with pytest.raises(InputError) as err:
+        split_individuals(ids)
+    assert str(err.value) == ("expression: 19 individuals have genotypes and expression; "
+                              "milage needs at least 20 (for its train, validation and test "
+                              "splits). Fix: add individuals, or lower expression.min_samples "
+                              "if tissues were dropped")
+    ids.append("GTEX-0019")
+    assert split_individuals(ids)["split"].value_counts().to_dict() == {"train": 13, "test": 5,
+                                                                        "valid": 2}
+    with pytest.raises(InputError, match=r"^config split.test_fraction: it leaves no individual "
+                                         r"in the test split of 20\. Fix: raise "
+                                         r"split.test_fraction$"):
+        split_individuals(ids, test_fraction=0.01)
+    with pytest.raises(InputError, match=r"^config split.valid_fraction: it leaves no "
+                                         r"individual in the valid split"):
+        split_individuals(ids, valid_fraction=0.0)
+    with pytest.raises(InputError, match=r"^config split: test_fraction 0.5 and valid_fraction "
+                                         r"0.3 leave 7 of 20 individuals for training"):
+        split_individuals(ids, test_fraction=0.5, valid_fraction=0.3)
+
+
 def _expr(rng, n_ind=40, tissues=("Lung", "Liver"), n_genes=5):
     rows = [(f"I{i}:{t}", f"I{i}", t) for t in tissues for i in range(n_ind)]
     samples = pd.DataFrame(rows, columns=["sample_id", "individual", "tissue"])

@@ -284,8 +284,12 @@ def _gene_fitter(ds: Dataset, gene_rows: np.ndarray, s: CisSettings, tissue_idx:
     Xt = np.take(ds.dosages[lo:hi], cols, axis=1).astype(np.float32, copy=False)
     _check_finite(Xt, "genotype", ds.snps["snp_id"].to_numpy()[lo:hi],
                   ds.individuals["individual"].to_numpy()[train])
-    folds = np.random.default_rng(s.seed).permutation(len(train)) % s.cv_folds
     cv = s.penalty == "auto" or len(s.relax) > 1
+    if cv and s.cv_folds > len(train) // 2:
+        raise InputError("config cis.cv_folds", f"{s.cv_folds} folds of the {len(train)} "
+                         "training individuals leave fewer than 2 in a fold",
+                         f"set cis.cv_folds to at most {len(train) // 2}")
+    folds = np.random.default_rng(s.seed).permutation(len(train)) % s.cv_folds
     # SNP means and curvatures depend on genotypes and mask only: computed once per chunk
     # for the samples' mask, and per gene only for a gene with missing cells of its own
     sampled = M.any(axis=0)

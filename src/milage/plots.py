@@ -7,6 +7,7 @@ Each function takes the numbers computed by :mod:`milage.analysis` and returns a
 
 from __future__ import annotations
 
+import logging
 import os
 
 import matplotlib
@@ -22,8 +23,9 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from scipy.cluster import hierarchy  # noqa: E402
 
 from milage.analysis import TissueSimilarity  # noqa: E402
-from milage.io import atomic_output  # noqa: E402
+from milage.io import atomic_output, write_table  # noqa: E402
 
+log = logging.getLogger(__name__)
 UNKNOWN_COLOUR = "#BBBBBB"
 MODEL_COLOURS = {"cis": "#555555", "ml": "#1f77b4", "nn": "#d62728", "tm": "#2ca02c"}
 SPLIT_STYLES = {"train": "-", "valid": "--"}
@@ -44,6 +46,23 @@ def save(fig: plt.Figure, *paths: str | os.PathLike) -> None:
             fig.savefig(tmp, format=kind, dpi=150, bbox_inches="tight",
                         metadata={"CreationDate": None} if kind == "pdf" else None)
     plt.close(fig)
+
+
+def skipped_for_one_tissue(outputs, tissues: list[str], figure: str) -> bool:
+    """True (after writing its outputs as notes) when ``figure`` compares tissues and the
+    dataset has only one: the PNG and PDF say why, each TSV holds the reason, the log too."""
+    if len(tissues) > 1:
+        return False
+    reason = (f"{figure} compares tissues; this dataset has one ({tissues[0]}), so it is "
+              "not drawn")
+    log.warning("%s", reason)
+    fig = plt.figure(figsize=(6, 1))
+    fig.text(0.5, 0.5, reason, ha="center", va="center", wrap=True)
+    paths = [str(p) for p in outputs]
+    save(fig, *(p for p in paths if p.endswith((".png", ".pdf"))))
+    for path in (p for p in paths if p.endswith(".tsv")):
+        write_table(pd.DataFrame({"note": [reason]}), path)
+    return True
 
 
 def _ve_bottom(curves: pd.DataFrame) -> float:

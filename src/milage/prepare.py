@@ -14,21 +14,37 @@ from milage.io import read_input_table, require_file
 
 log = logging.getLogger(__name__)
 
+MIN_INDIVIDUALS = 20   # train, validation and test splits, and the cis CV's folds
+
+
 def split_individuals(individuals, test_fraction: float = 0.25, valid_fraction: float = 0.1,
                       seed: int = 1) -> pd.DataFrame:
     """Assign individuals to train / valid / test at random (seeded).
 
     ``test_fraction`` of all individuals form the test set; ``valid_fraction`` of the rest
     the validation set (used for early stopping and penalty choice); the others train.
-    Individuals are sorted first, so the split does not depend on input order.
+    Individuals are sorted first, so the split does not depend on input order. Fewer than
+    ``MIN_INDIVIDUALS``, or fractions that leave a split empty, are refused.
     """
     ids = np.sort(np.asarray(list(individuals), dtype=str))
     n = len(ids)
+    if n < MIN_INDIVIDUALS:
+        raise EmptyAfterFilterError("expression", f"{n} individuals have genotypes and "
+                                    f"expression; milage needs at least {MIN_INDIVIDUALS} (for "
+                                    "its train, validation and test splits)",
+                                    "add individuals, or lower expression.min_samples if "
+                                    "tissues were dropped")
     n_test = int(round(test_fraction * n))
     n_valid = int(round(valid_fraction * (n - n_test)))
-    if n - n_test - n_valid < 2:
-        raise EmptyAfterFilterError("config split", f"{n} individuals leave fewer than 2 for "
-                                    "training", "lower split.test_fraction / valid_fraction")
+    for key, size in (("test_fraction", n_test), ("valid_fraction", n_valid)):
+        if size < 1:
+            raise InputError(f"config split.{key}", f"it leaves no individual in the "
+                             f"{key.split('_')[0]} split of {n}", f"raise split.{key}")
+    if n - n_test - n_valid < MIN_INDIVIDUALS // 2:
+        raise InputError("config split", f"test_fraction {test_fraction:g} and valid_fraction "
+                         f"{valid_fraction:g} leave {n - n_test - n_valid} of {n} individuals "
+                         f"for training (at least {MIN_INDIVIDUALS // 2} are needed)",
+                         "lower split.test_fraction / split.valid_fraction")
     order = np.random.default_rng(seed).permutation(n)
     split = np.empty(n, dtype=object)
     split[order[:n_test]] = "test"

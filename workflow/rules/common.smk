@@ -13,9 +13,15 @@ min_version("9.0")
 # The workflow reads its settings with the library of this checkout (scripts do the same).
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 
+import yaml
+
+from milage.config import check_config
 from milage.errors import MilageError
 from milage.workflow import raw_inputs
 
+# one line naming the key and its allowed values; then Snakemake's validate fills defaults
+SCHEMA = Path(workflow.basedir).parent / "config" / "schema.yaml"
+check_config(config, yaml.safe_load(SCHEMA.read_text()))
 validate(config, schema="../../config/schema.yaml")
 
 R = f"results/{config['dataset']}"
