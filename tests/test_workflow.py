@@ -170,6 +170,62 @@ def test_bad_input_fails_the_rule_with_its_message_and_no_output(tmp_path):
     assert not prepared.exists() or not any(prepared.iterdir())
 
 
+def test_malformed_vcf_record_is_one_line_in_the_rule_log_beside_htslib(tmp_path):
+    """htslib writes on file descriptor 2: the rule log keeps its message (which names the
+    field) above milage's one line naming the file and the record."""
+    vcf = tmp_path / "bad.vcf"
+    vcf.write_text('##fileformat=VCFv4.2\n##contig=<ID=1>\n'
+                   '##FORMAT=<ID=DS,Number=1,Type=Float,Description="Dosage">\n'
+                   "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ts1\ts2\n"
+                   "1\t100\trs1\tA\tG\t.\tPASS\t.\tDS\t0\t1\n"
+                   "1\t200\trs2\tA\tG\t.\tPASS\t.\tDS\t0\tzz\n")
+    config = tiny_config(tmp_path, genotypes=str(vcf), expression_gct="e.gct",
+                         sample_attributes="a.tsv", gene_annotation="g.gtf")
+    result = snakemake(tmp_path, "results/tiny/prepared/snps.tsv.gz", "--configfile", str(config))
+    assert result.returncode != 0
+    log = (tmp_path / "results" / "tiny" / "logs" / "prepare_genotypes.log").read_text()
+    assert "Invalid character 'z' in 'DS' FORMAT field at 1:200" in log
+    assert (f"ERROR milage: {vcf}: record 2 (after 1:100) cannot be read: the file is "
+            "truncated or the record malformed") in log
+    assert not (tmp_path / "results" / "tiny" / "prepared" / "snps.tsv.gz").exists()
+
+
+@pytest.mark.parametrize("case", ["gene_tissue_small", "one_tissue"])
+def test_degenerate_cohorts_run_with_finite_numbers(tmp_path, case):
+    """A 22-individual cohort Z-scored per gene and tissue (tissues of 5 to 18 samples: kept
+    SNPs constant in a tissue's training samples gave cis weights of 5.6e292 before), and a
+    cohort of one tissue (Figs 5-8 crashed): cis, PredictDB, evaluation and the figures."""
+    config = tiny_config(tmp_path)
+    data = yaml.safe_load(config.read_text())
+    data["predict"]["genotypes"] = None
+    if case == "gene_tissue_small":
+        data["seed"] = 5
+        data["simulate"].update(n_individuals=22)
+        data["expression"].update(zscore_scope="gene_tissue", min_samples=5)
+        data["cis"]["cv_folds"] = 3
+    else:
+        data["simulate"].update(n_tissues=1, min_tissue_fraction=0.9)
+    config.write_text(yaml.safe_dump(data))
+    targets = ["results/tiny/predictdb", "results/tiny/evaluation/variance_explained.tsv",
+               *(f"results/tiny/figures/{name}.png" for name in (
+                   "fig5_wpgma_nn", "fig6_mds_nn", "fig7_tm_activation", "fig8_tm_tissues"))]
+    result = snakemake(tmp_path, *targets, "--configfile", str(config))
+    r = tmp_path / "results" / "tiny"
+    assert result.returncode == 0, result.stderr[-3000:]
+    weights = pd.read_parquet(r / "cis" / "weights.parquet")["weight"]
+    assert len(weights) and np.isfinite(weights).all() and weights.abs().max() < 50
+    ve = pd.read_csv(r / "evaluation" / "variance_explained.tsv", sep="\t")
+    assert np.isfinite(ve["ve"]).all()
+    assert (ve.set_index(["model", "split"])["ve"]["cis", "train"] > 0.2)
+    figures = pd.read_csv(r / "figures" / "fig6_mds_nn.tsv", sep="\t")
+    if case == "one_tissue":
+        assert figures.columns.tolist() == ["note"]
+        assert "Fig 6 compares tissues; this dataset has one" in (
+            r / "logs" / "figures" / "fig6_mds_nn.log").read_text()
+    else:
+        assert len(figures) == TINY["n_tissues"]
+
+
 def test_real_inputs_need_genotypes(tmp_path):
     config = tiny_config(tmp_path, expression_gct="e.gct")
     result = snakemake(tmp_path, "--configfile", str(config), "-n")

@@ -32,9 +32,10 @@ _NEWTON_STEPS = 60
 # Working sets up to this size are solved in Gram form (cheap epochs, one Gram build per
 # tissue); larger ones update residuals directly (no P^2 Gram per tissue).
 GRAM_MAX_SNPS = 64
-# Dosage variance below which a SNP counts as constant over a tissue's samples in the
-# relaxed refit: a hard-called SNP with one heterozygote among 10,000 samples has 1e-4.
-MIN_SNP_VARIANCE = 1e-4
+# Dosage variance (per sample) below which a SNP, or a combination of SNPs, counts as
+# constant over a tissue's samples in the relaxed refit: an SD of 0.03 dosage. A hard-called
+# SNP with one heterozygote among 1,000 samples (more than any GTEx tissue has) has 1e-3.
+MIN_SNP_VARIANCE = 1e-3
 
 
 @njit(nogil=True, cache=True)
@@ -440,16 +441,18 @@ def _least_squares(Xt, Mt, xbar, Yct, W):
     centred Yct (tissues x individuals) on the SNPs with a non-zero weight in W (SNPs x
     tissues). Returns weights of W's shape.
 
-    Per tissue, SNPs whose dosage variance over the tissue's samples is below
-    ``MIN_SNP_VARIANCE`` are left out (weight 0: the intercept absorbs a constant SNP); with
-    them in, the normal equations are singular to rounding and the solve returned weights
-    of 1e292 (a rare SNP that is constant in a small tissue). Where the SNPs left leave no
-    residual degree of freedom (their number + 1 >= the tissue's samples) least squares
-    interpolates: that tissue keeps the group-LASSO weights W.
+    Solved in the eigenbasis of the tissue's centred Gram matrix, leaving out the directions
+    along which the SNPs' dosages vary by less than ``MIN_SNP_VARIANCE`` per sample: a SNP
+    constant over the tissue's samples (a rare SNP in a small tissue) or two SNPs that are
+    one there (tight LD in 5 samples). Their least-squares weights are rounding or noise
+    divided by almost nothing (1e292 for a constant SNP; +-1,900 for a pair differing by
+    0.02 dosage); left out, the intercept absorbs a constant and a pair shares its weight
+    (the minimum-norm solution). Where the kept SNPs leave no residual degree of freedom
+    (their number + 1 >= the tissue's samples), least squares would interpolate the
+    samples: that tissue keeps the group-LASSO weights W.
 
-    Solved from the normal equations by LU with a ridge of 1e-9 x the mean curvature, which
-    keeps the system regular where the kept SNPs are collinear (tight LD); numba's SVD-based
-    lstsq fails to converge on such rank-deficient Gram matrices."""
+    Why an eigendecomposition rather than numba's SVD-based lstsq: that fails to converge on
+    such rank-deficient Gram matrices (P <= a few dozen SNPs here)."""
     ws = np.nonzero((W != 0.0).sum(axis=1) > 0)[0]
     out = np.zeros(W.shape)
     if ws.shape[0] == 0:
@@ -459,16 +462,14 @@ def _least_squares(Xt, Mt, xbar, Yct, W):
     B = Xw @ np.ascontiguousarray(Yct.T)
     for k in range(W.shape[1]):
         n_k = Mt[k].astype(np.float64).sum()
-        use = np.nonzero(np.diag(Q[k]) > MIN_SNP_VARIANCE * n_k)[0]
-        if use.shape[0] + 1 >= n_k:
+        if ws.shape[0] + 1 >= n_k:
             out[ws, k] = W[ws, k]
             continue
-        if use.shape[0] == 0:
-            continue
-        Qk = np.ascontiguousarray(Q[k][use][:, use])
-        ridge = 1e-9 * np.trace(Qk) / use.shape[0]
-        out[ws[use], k] = np.linalg.solve(Qk + ridge * np.eye(use.shape[0]),
-                                          np.ascontiguousarray(B[use, k]))
+        values, vectors = np.linalg.eigh(Q[k])
+        use = np.nonzero(values > MIN_SNP_VARIANCE * n_k)[0]
+        if use.shape[0]:
+            V = np.ascontiguousarray(vectors[:, use])
+            out[ws, k] = V @ ((V.T @ np.ascontiguousarray(B[:, k])) / values[use])
     return out
 
 
