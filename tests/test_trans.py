@@ -276,6 +276,17 @@ def test_diverging_training_stops_with_a_clear_message(tiny_trans, rate):
         _fit(ds, data, settings)
 
 
+def test_more_factors_than_individuals_or_genes_is_refused(tiny_trans):
+    ds, data = tiny_trans
+    n_train = len(data.rows("train"))
+    with pytest.raises(MilageError) as err:
+        init.initialise("nn", data, ds.genes[["cis_start", "cis_stop"]].to_numpy(),
+                        init.InitSettings(n_factors=n_train + 1))
+    assert str(err.value) == (f"config trans.n_factors: {n_train + 1} factors from {n_train} "
+                              f"training individuals and {len(ds.genes)} genes. Fix: set "
+                              f"trans.n_factors to at most {min(n_train, len(ds.genes))}")
+
+
 def test_absurd_parameters_are_never_written(tiny_trans, tmp_path):
     """save_params stops on a non-finite or absurd parameter, naming it by its labels, and
     leaves no file."""

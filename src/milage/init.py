@@ -234,6 +234,11 @@ def initialise(kind: str, data: TransData, cis_windows: np.ndarray,
     """Initial parameters of model ``kind`` keyed by variable name (see milage.models)."""
     samples = training_samples(data)
     n_train, n_tissues = len(data.rows("train")), data.sample_of.shape[1]
+    most = min(n_train, samples.residuals.shape[1])
+    if s.n_factors > most:
+        raise MilageError(f"config trans.n_factors: {s.n_factors} factors from {n_train} "
+                          f"training individuals and {samples.residuals.shape[1]} genes. Fix: "
+                          f"set trans.n_factors to at most {most}")
     scores = pca_scores(samples, s.n_factors, s.seed)
     x = data.genotypes[data.rows("train")]
     if kind == "tm":
