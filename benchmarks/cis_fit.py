@@ -26,8 +26,8 @@ from sklearn.linear_model import MultiTaskLasso
 
 from milage import cis, cis_solver
 from milage.cis import CisSettings, masked_objective
-from milage.data import Dataset
-from milage.simulate import simulate_dosages
+from milage.dataset import Dataset
+from milage.sim_cohort import simulate_dosages
 
 GENOME_GENES = 19_425
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from milage.simulate import CHROM_LENGTHS, simulate_dosages, write_vcf
+from milage.sim_cohort import CHROM_LENGTHS, simulate_dosages, write_vcf
 
 
 def make_vcf(path: Path, n_variants: int, n_samples: int) -> None:

@@ -3,7 +3,7 @@
 A step is the forward pass, the masked loss, the backward pass and the proximal Adam update
 of every parameter, over the 336 training individuals (half their samples missing). The
 NumPy side is a straightforward vectorised implementation of the same step
-(``milage.timing.NumpyNN``, shared with the Fig 3 timings). The float32
+(``milage.sim_timing.NumpyNN``, shared with the Fig 3 timings). The float32
 matmul peak is measured in the same run. Prints one JSON line per shape, then the memory
 extrapolated to the full GTEx shape from the measured peak at the largest shape run.
 
@@ -20,7 +20,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from milage.timing import (
+from milage.sim_timing import (
     Shape,
     cpu_name,
     default_jit,
@@ -33,7 +33,7 @@ from milage.timing import (
 SHAPES = {"demo": dict(S=19_072, J=1_900, K=28, T=20, I=336),
           "10pct": dict(S=244_519, J=1_942, K=28, T=40, I=336),
           "gtex": dict(S=2_445_192, J=19_425, K=28, T=400, I=449)}
-# XLA compilation of the step: JIT=1 on, JIT=0 off, unset: milage.timing.default_jit
+# XLA compilation of the step: JIT=1 on, JIT=0 off, unset: milage.sim_timing.default_jit
 JIT = {"1": True, "0": False}.get(os.environ.get("JIT", ""), default_jit())
 
 

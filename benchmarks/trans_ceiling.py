@@ -17,7 +17,7 @@ import pandas as pd
 from keras import ops
 
 from milage import evaluate, init
-from milage.data import load_dataset
+from milage.dataset import load_dataset
 from milage.models import MODELS
 from milage.trans import load_params, trans_data
 

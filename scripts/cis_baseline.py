@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 
 from milage import cis
-from milage.data import load_dataset
+from milage.dataset import load_dataset
 from milage.evaluate import r2_by_gene_tissue
-from milage.io import write_array, write_table
-from milage.workflow import run
+from milage.files import write_array, write_table
+from milage.rule_io import run
 
 
 def main(sm):

@@ -4,9 +4,9 @@ import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import numpy as np
 
 from milage.cis import CisSettings, fit_genes
-from milage.data import load_dataset
-from milage.io import atomic_output, write_table
-from milage.workflow import run
+from milage.dataset import load_dataset
+from milage.files import atomic_output, write_table
+from milage.rule_io import run
 
 
 def main(sm):

@@ -4,10 +4,10 @@ import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import pandas as pd
 
 from milage import cis
-from milage.data import load_dataset
+from milage.dataset import load_dataset
 from milage.evaluate import r2_by_gene_tissue
-from milage.io import atomic_output, read_table, write_array, write_table
-from milage.workflow import run
+from milage.files import atomic_output, read_table, write_array, write_table
+from milage.rule_io import run
 
 
 def main(sm):

@@ -2,9 +2,9 @@
 
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
-from milage.io import read_table, write_table
+from milage.files import read_table, write_table
 from milage.prepare import cis_windows
-from milage.workflow import run
+from milage.rule_io import run
 
 
 def main(sm):

@@ -2,10 +2,10 @@
 
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
-from milage.data import load_dataset
+from milage.dataset import load_dataset
 from milage.enrichment import index_gene_sets, mtgsea_table, overlap_table, read_gmt, read_params
-from milage.io import write_table
-from milage.workflow import run
+from milage.files import write_table
+from milage.rule_io import run
 
 
 def main(sm):

@@ -4,10 +4,10 @@ import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import numpy as np
 import pandas as pd
 
-from milage.data import load_dataset
+from milage.dataset import load_dataset
 from milage.evaluate import oracle_prediction, r2_by, variance_explained
-from milage.io import read_table, write_table
-from milage.workflow import run
+from milage.files import read_table, write_table
+from milage.rule_io import run
 
 
 def main(sm):

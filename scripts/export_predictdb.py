@@ -5,10 +5,10 @@ from pathlib import Path
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import pandas as pd
 
-from milage.data import load_dataset
-from milage.io import file_names, read_table
+from milage.dataset import load_dataset
+from milage.files import file_names, read_table
 from milage.predictdb import write_predictdb
-from milage.workflow import run
+from milage.rule_io import run
 
 
 def main(sm):

@@ -5,9 +5,9 @@ import numpy as np
 
 from milage import plots
 from milage.analysis import top_tissues
-from milage.data import load_dataset
-from milage.io import read_table, write_table
-from milage.workflow import run
+from milage.dataset import load_dataset
+from milage.files import read_table, write_table
+from milage.rule_io import run
 
 
 def main(sm):

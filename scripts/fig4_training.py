@@ -4,8 +4,8 @@ import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage import plots
 from milage.analysis import training_curves
-from milage.io import read_table, write_table
-from milage.workflow import run
+from milage.files import read_table, write_table
+from milage.rule_io import run
 
 
 def main(sm):

@@ -2,10 +2,10 @@
 
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
-from milage.data import read_expression, write_expression
-from milage.io import read_table, write_table
+from milage.dataset import read_expression, write_expression
+from milage.files import read_table, write_table
 from milage.prepare import normalise
-from milage.workflow import run
+from milage.rule_io import run
 
 
 def main(sm):

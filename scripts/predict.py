@@ -3,7 +3,7 @@
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.predict import predict_expression
-from milage.workflow import run
+from milage.rule_io import run
 
 
 def main(sm):

@@ -2,10 +2,10 @@
 
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
-from milage.data import write_expression
+from milage.dataset import write_expression
 from milage.expression import ExpressionSettings, prepare_expression
-from milage.io import read_table
-from milage.workflow import run
+from milage.files import read_table
+from milage.rule_io import run
 
 
 def main(sm):

@@ -3,7 +3,7 @@
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.genotypes import prepare_genotypes
-from milage.workflow import run
+from milage.rule_io import run
 
 
 def main(sm):

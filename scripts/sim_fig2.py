@@ -3,11 +3,11 @@
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import pandas as pd
 
-from milage.io import read_table, write_table
+from milage.files import read_table, write_table
 from milage.plots import save
-from milage.plots_simulation import recovery_figure
-from milage.simstudy import finding
-from milage.workflow import run
+from milage.rule_io import run
+from milage.sim_plots import recovery_figure
+from milage.sim_recovery import finding
 
 
 def main(sm):

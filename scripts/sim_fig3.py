@@ -2,10 +2,10 @@
 
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
-from milage.io import read_table
+from milage.files import read_table
 from milage.plots import save
-from milage.plots_simulation import timing_figure
-from milage.workflow import run
+from milage.rule_io import run
+from milage.sim_plots import timing_figure
 
 
 def main(sm):

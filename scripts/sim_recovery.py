@@ -2,11 +2,11 @@
 
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
+from milage.files import write_table
 from milage.init import InitSettings
-from milage.io import write_table
-from milage.simstudy import StudySettings, run_one
+from milage.rule_io import run
+from milage.sim_recovery import StudySettings, run_one
 from milage.train import TrainSettings
-from milage.workflow import run
 
 
 def main(sm):

@@ -4,16 +4,16 @@ import logging
 
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
-from milage.io import write_table
-from milage.timing import resolve_device, scaling_grid, time_grid
-from milage.workflow import run
+from milage.files import write_table
+from milage.rule_io import run
+from milage.sim_timing import resolve_device, scaling_grid, time_grid
 
 
 def main(sm):
     p = sm.params
     grid = scaling_grid(p.scales, p.factors, p.factor_scale, p.size_factors, p.individuals)
     table = time_grid(grid, resolve_device(sm.wildcards.device), p.repeats,
-                      log=logging.getLogger("milage.timing").info)
+                      log=logging.getLogger("milage.sim_timing").info)
     write_table(table, sm.output.timings)
 
 

@@ -3,8 +3,8 @@
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import pandas as pd
 
-from milage.simulate import SimulationSettings, simulate_cohort, write_cohort
-from milage.workflow import run
+from milage.rule_io import run
+from milage.sim_cohort import SimulationSettings, simulate_cohort, write_cohort
 
 
 def main(sm):

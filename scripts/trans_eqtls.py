@@ -3,10 +3,10 @@
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import numpy as np
 
-from milage.data import load_dataset
-from milage.io import write_table
+from milage.dataset import load_dataset
+from milage.files import write_table
+from milage.rule_io import run
 from milage.trans import permutation_fdr, trans_eqtls
-from milage.workflow import run
 
 
 def main(sm):

@@ -3,12 +3,12 @@
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import numpy as np
 
-from milage.data import load_dataset
+from milage.dataset import load_dataset
+from milage.files import write_array, write_table
 from milage.init import InitSettings
-from milage.io import write_array, write_table
+from milage.rule_io import run
 from milage.train import TrainSettings, dense_loadings, fit_model
 from milage.trans import predict_samples, save_params, trans_data
-from milage.workflow import run
 
 
 def main(sm):

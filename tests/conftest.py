@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from milage.simulate import SimulationSettings, simulate_cohort, write_cohort
+from milage.sim_cohort import SimulationSettings, simulate_cohort, write_cohort
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,10 +46,10 @@ def tiny_files(tmp_path_factory):
 def prepare(directory: Path, edit=None, scope: str = "gene", **overrides) -> Path:
     """Simulate a cohort and run the data stages in-process; return the prepared folder.
     ``edit(files)`` may change the written files first; ``scope`` is the Z-score scope."""
-    from milage.data import write_expression
+    from milage.dataset import write_expression
     from milage.expression import ExpressionSettings, prepare_expression
+    from milage.files import write_table
     from milage.genotypes import prepare_genotypes
-    from milage.io import write_table
     from milage.prepare import cis_windows, normalise, split_individuals
 
     settings = {**TINY, **overrides}
@@ -88,7 +88,7 @@ def medium_trained(tmp_path_factory):
 
     from milage import cis, init, models, train, trans
     from milage.cis import CisSettings
-    from milage.data import load_dataset
+    from milage.dataset import load_dataset
     from milage.evaluate import oracle_prediction, variance_explained
 
     d = tmp_path_factory.mktemp("medium_trained")

@@ -13,7 +13,7 @@ from sklearn.linear_model import LinearRegression, MultiTaskLasso
 
 from milage import cis, cis_solver
 from milage.cis import CisSettings, MultiTissueGroupLasso, masked_objective
-from milage.data import load_dataset
+from milage.dataset import load_dataset
 from milage.errors import InputError
 from milage.evaluate import oracle_prediction, training_intercepts, variance_explained
 from milage.guards import ImplausibleValueError

@@ -11,7 +11,7 @@ from keras import ops
 
 from milage import cis, models, train, trans
 from milage.cis import CisSettings, MultiTissueGroupLasso
-from milage.data import load_dataset
+from milage.dataset import load_dataset
 from milage.evaluate import r2_by_gene_tissue, variance_explained
 from milage.guards import MAX_ABS
 from milage.init import InitSettings, TrainSamples, least_squares_beta

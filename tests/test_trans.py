@@ -230,7 +230,7 @@ def tiny_trans(tiny_prepared):
     """Trans data of the tiny cohort with cis residuals from the oracle-free cis fit."""
     from milage import cis
     from milage.cis import CisSettings
-    from milage.data import load_dataset
+    from milage.dataset import load_dataset
 
     ds = load_dataset(tiny_prepared)
     fit = cis.fit_genes(ds, np.arange(len(ds.genes)), CisSettings(penalty=0.05, threads=2))

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from conftest import REPO, TINY
 
-from milage.data import load_dataset
-from milage.io import file_names
+from milage.dataset import load_dataset
+from milage.files import file_names
 
 SNAKEFILE = REPO / "workflow" / "Snakefile"
 PREPARED = ("dosages.npy", "snps.tsv.gz", "genotyped.tsv", "individuals.tsv", "expression.npy",

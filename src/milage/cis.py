@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from milage import cis_solver
-from milage.data import Dataset
+from milage.dataset import Dataset
 from milage.errors import InputError
 from milage.guards import check_table
 

@@ -31,7 +31,7 @@ from scipy.stats import false_discovery_control, hypergeom
 
 from milage.analysis import most_active_factor
 from milage.errors import InputError
-from milage.io import require_file
+from milage.files import require_file
 
 log = logging.getLogger(__name__)
 

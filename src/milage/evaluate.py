@@ -8,7 +8,7 @@ import pandas as pd
 from scipy import stats
 
 from milage import cis
-from milage.data import Dataset
+from milage.dataset import Dataset
 from milage.prepare import column_means
 
 SPLITS = ("train", "valid", "test")

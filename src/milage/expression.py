@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from milage.errors import EmptyAfterFilterError, InputError
+from milage.files import read_input_table, require_file
 from milage.genotypes import AUTOSOMES, check_unique, normalise_chrom
-from milage.io import read_input_table, require_file
 
 log = logging.getLogger(__name__)
 

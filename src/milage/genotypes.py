@@ -18,7 +18,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from milage.errors import EmptyAfterFilterError, InputError
-from milage.io import atomic_output, require_file, write_table
+from milage.files import atomic_output, require_file, write_table
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from scipy.cluster import hierarchy  # noqa: E402
 
 from milage.analysis import TissueSimilarity  # noqa: E402
-from milage.io import atomic_output, write_table  # noqa: E402
+from milage.files import atomic_output, write_table  # noqa: E402
 
 log = logging.getLogger(__name__)
 UNKNOWN_COLOUR = "#BBBBBB"

@@ -14,8 +14,8 @@ from keras import ops
 
 from milage import cis
 from milage.errors import InputError
+from milage.files import atomic_output, file_names, gzip_text, read_table
 from milage.genotypes import read_genotypes
-from milage.io import atomic_output, file_names, gzip_text, read_table
 from milage.trans import load_params
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def predict_expression(prepared: str | os.PathLike, weights: str | os.PathLike,
                        intercepts: str | os.PathLike, params: str | os.PathLike,
                        genotypes: str | os.PathLike, out: str | os.PathLike) -> list[Path]:
     """Write ``{out}/{tissue}.predicted_expression.tsv.gz`` (individual x genes, prepared
-    units: Z-scores; the tissue named as in the PredictDB export, :func:`milage.io.file_names`)
+    units: Z-scores; the tissue named as in the PredictDB export, :func:`milage.files.file_names`)
     for every individual of ``genotypes``; return the paths.
 
     ``prepared`` is the training run's prepared folder; ``weights`` and ``intercepts`` its

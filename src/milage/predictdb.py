@@ -10,8 +10,8 @@ import sqlite3
 import pandas as pd
 
 from milage.cis import CIS_FIX
+from milage.files import atomic_output
 from milage.guards import check_table
-from milage.io import atomic_output
 
 
 def write_predictdb(path: str | os.PathLike, weights: pd.DataFrame, snps: pd.DataFrame,

@@ -10,7 +10,7 @@ import pandas as pd
 
 from milage.errors import EmptyAfterFilterError, InputError
 from milage.expression import Expression
-from milage.io import read_input_table, require_file
+from milage.files import read_input_table, require_file
 
 log = logging.getLogger(__name__)
 

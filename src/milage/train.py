@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from milage.errors import MilageError
+from milage.files import atomic_output
 from milage.guards import check_array
 from milage.init import (
     InitSettings,
@@ -30,7 +31,6 @@ from milage.init import (
     relaxed_beta,
     training_samples,
 )
-from milage.io import atomic_output
 from milage.models import TransModel, build_model, make_optimizer
 from milage.trans import PARAMS_FIX, TransData, predict_samples, set_params, split_ve
 

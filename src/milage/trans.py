@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
-from milage.data import Dataset
+from milage.dataset import Dataset
 from milage.evaluate import SPLITS, split_sst
+from milage.files import atomic_output
 from milage.guards import check_array
-from milage.io import atomic_output
 from milage.models import TransModel, build_model
 
 

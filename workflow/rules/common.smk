@@ -17,7 +17,7 @@ import yaml
 
 from milage.config import check_config
 from milage.errors import MilageError
-from milage.workflow import raw_inputs
+from milage.rule_io import raw_inputs
 
 # one line naming the key and its allowed values; then Snakemake's validate fills defaults
 SCHEMA = Path(workflow.basedir).parent / "config" / "schema.yaml"
@@ -187,7 +187,7 @@ def figure_outputs(name, caption, **labels):
 
 
 def sim_study_settings():
-    """Settings of milage.simstudy.StudySettings from the config's simulation section."""
+    """Settings of milage.sim_recovery.StudySettings from the config's simulation section."""
     return {
         **config["simulation"]["fig2"]["data"],
         "test_fraction": config["split"]["test_fraction"],

@@ -2,7 +2,7 @@
 
 The trans part alone is simulated with the ML generative model (linear factors) or the NN
 generative model (sigmoid factors), unlike the reference simulator with noise and with LD
-genotypes (:func:`milage.simulate.simulate_dosages`), and about half of the
+genotypes (:func:`milage.sim_cohort.simulate_dosages`), and about half of the
 (individual, tissue) samples missing, as in GTEx. Each dataset is solved by the ML and by
 the NN model with the same initialisation procedure (:mod:`milage.init`), the same
 training settings and the same epochs budget; both are scored by the test VE at their
@@ -23,7 +23,7 @@ import pandas as pd
 from milage.evaluate import SPLITS, sst_by_split
 from milage.init import InitSettings
 from milage.prepare import split_individuals
-from milage.simulate import centred_variance, factor_effects, factors, simulate_dosages
+from milage.sim_cohort import centred_variance, factor_effects, factors, simulate_dosages
 from milage.train import TrainSettings, fit_model
 from milage.trans import TransData, split_ve, standardise
 

@@ -9,7 +9,7 @@ from conftest import TINY, write_tiny
 from cyvcf2 import VCF
 
 from milage.expression import read_gct, read_sample_attributes
-from milage.simulate import factors
+from milage.sim_cohort import factors
 
 
 def test_missingness_and_tissue_sampling(tiny_cohort):

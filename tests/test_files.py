@@ -3,7 +3,7 @@
 import pytest
 
 from milage.errors import InputError
-from milage.io import file_names
+from milage.files import file_names
 
 
 def test_file_names_cannot_leave_the_output_folder():

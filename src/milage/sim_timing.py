@@ -5,7 +5,7 @@ A step is the forward pass, the masked loss, the backward pass and the proximal 
 of every parameter. Written with ``keras.ops`` and no backend import outside
 :func:`gpu_name`, so it runs on the JAX backend on machines without TensorFlow:
 
-    KERAS_BACKEND=jax python -m milage.timing --device gpu --out DIR
+    KERAS_BACKEND=jax python -m milage.sim_timing --device gpu --out DIR
 
 writes ``DIR/timing_gpu.tsv`` and ``DIR/fig3_timing_gpu.png``/``.pdf``.
 """
@@ -238,7 +238,7 @@ def _floats(text: str) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m milage.timing", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m milage.sim_timing", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="folder for timing_{device}.tsv and the figure")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"))
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--no-plot", action="store_true")
     args = ap.parse_args(argv)
-    from milage.io import write_table
+    from milage.files import write_table
 
     device = resolve_device(args.device)
     grid = scaling_grid(_floats(args.scales), [int(t) for t in _floats(args.factors)],
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {table_path}")
     if not args.no_plot:
         from milage.plots import save
-        from milage.plots_simulation import timing_figure
+        from milage.sim_plots import timing_figure
         stem = os.path.join(args.out, f"fig3_timing_{device}")
         save(timing_figure(table), f"{stem}.png", f"{stem}.pdf")
 

@@ -61,7 +61,7 @@ def timing_figure(timings: pd.DataFrame):
     """Fig 3: seconds per training step against data size (S and J, T fixed) and against
     the number of factors T, per implementation, with the device of each in the legend.
 
-    ``timings``: rows of :func:`milage.timing.time_grid` (panel, x, S, J, T,
+    ``timings``: rows of :func:`milage.sim_timing.time_grid` (panel, x, S, J, T,
     implementation, backend, device, device_name, step_s).
     """
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))

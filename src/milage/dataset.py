@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from milage.expression import Expression
-from milage.io import read_table, write_array, write_table
+from milage.files import read_table, write_array, write_table
 
 
 def write_expression(expr: Expression, values: str | os.PathLike,

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.special import expit, ndtri
 
-from milage.io import atomic_output, gzip_text
+from milage.files import atomic_output, gzip_text
 from milage.prepare import cis_windows
 
 log = logging.getLogger(__name__)
@@ -391,7 +391,7 @@ def write_vcf(path: str | os.PathLike, snps: pd.DataFrame, dosages: np.ndarray,
     code = np.where(np.isnan(dosages), 2001,
                     np.rint(np.nan_to_num(dosages) * 1000)).astype(np.int32)
     contigs = "".join(f"##contig=<ID=chr{c}>\n" for c in dict.fromkeys(snps["chrom"]))
-    header = ("##fileformat=VCFv4.2\n##source=milage.simulate\n" + contigs +
+    header = ("##fileformat=VCFv4.2\n##source=milage.sim_cohort\n" + contigs +
               '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
               '##FORMAT=<ID=DS,Number=1,Type=Float,Description="Alternate allele dosage">\n'
               "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(samples)

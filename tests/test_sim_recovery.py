@@ -1,5 +1,5 @@
-"""The simulation studies: the Fig 2 simulator and study, the Fig 3 timing (milage.simstudy,
-milage.timing)."""
+"""The simulation studies: the Fig 2 simulator and study, the Fig 3 timing (milage.sim_recovery,
+milage.sim_timing)."""
 
 from dataclasses import replace
 
@@ -11,8 +11,8 @@ import tensorflow as tf
 
 from milage.init import InitSettings
 from milage.models import build_model, make_optimizer
-from milage.simstudy import StudySettings, finding, run_one, simulate_trans
-from milage.timing import NumpyNN, Shape, scaling_grid, step_data, time_grid
+from milage.sim_recovery import StudySettings, finding, run_one, simulate_trans
+from milage.sim_timing import NumpyNN, Shape, scaling_grid, step_data, time_grid
 from milage.train import TrainSettings
 from milage.trans import predict_samples
 
