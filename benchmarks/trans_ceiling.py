@@ -16,17 +16,18 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
-from milage import evaluate, init
+from milage import evaluate
 from milage.dataset import load_dataset
-from milage.models import MODELS
-from milage.trans import load_params, trans_data
+from milage.trans_data import trans_data
+from milage.trans_init import training_samples
+from milage.trans_loadings import live_factors, relaxed_beta
+from milage.trans_models import MODELS, TransModel
 
 
 def test_ve(ds, data, cis_pred, factors, lam) -> float:
     """Test VE of cis + trans with these factors (individuals x factors)."""
     train = data.rows("train")
-    beta, b = init.relaxed_beta(factors[train], init.training_samples(data), len(ds.tissues),
-                                lam)
+    beta, b = relaxed_beta(factors[train], training_samples(data), len(ds.tissues), lam)
     ind, tis = ds.samples["ind_index"].to_numpy(), ds.samples["tissue_index"].to_numpy()
     trans = b[tis]
     for k in range(len(ds.tissues)):       # one GEMM per tissue, no samples x genes x factors
@@ -56,10 +57,10 @@ def best_linear(data, truth, snp_rows, planted) -> np.ndarray:
 def recovery(data, planted, params_path) -> dict:
     """Planted factors recovered by a trained model, and their mean test R^2: each planted
     factor regressed on the model's live factors (training individuals), scored on test."""
-    model, _ = load_params(params_path)
-    f = ops.convert_to_numpy(model.factors(data.genotypes)).astype(np.float64)
+    network = TransModel.load(params_path).network()
+    f = ops.convert_to_numpy(network.factors(data.genotypes)).astype(np.float64)
     train, test = data.rows("train"), data.rows("test")
-    fitted = least_squares_fit(f[:, init.live_factors(f[train])], planted, train)
+    fitted = least_squares_fit(f[:, live_factors(f[train])], planted, train)
     err = ((planted[test] - fitted[test]) ** 2).sum(axis=0)
     r2 = 1 - err / ((planted[test] - planted[test].mean(axis=0)) ** 2).sum(axis=0)
     return {"recovered": int((r2 > 0.5).sum()), "of": len(r2), "mean_r2": round(r2.mean(), 3)}

@@ -3,20 +3,21 @@
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.dataset import load_dataset
-from milage.enrichment import index_gene_sets, mtgsea_table, overlap_table, read_gmt, read_params
+from milage.enrichment import index_gene_sets, mtgsea_table, overlap_table, read_gmt
 from milage.files import write_table
 from milage.rule_io import run
+from milage.trans_models import TransModel
 
 
 def main(sm):
     ds = load_dataset(sm.params.prepared)
-    params = read_params(sm.input.params)
+    model = TransModel.load(sm.input.params)
     p = sm.params
     genes = ds.genes[p.gene_key].astype(str).to_numpy()
     sets = index_gene_sets(read_gmt(sm.input.gmt), genes, p.min_size, p.max_size)
-    write_table(overlap_table(params, ds.tissues, sets, len(genes), p.top_genes),
+    write_table(overlap_table(model, ds.tissues, sets, len(genes), p.top_genes),
                 sm.output.overlap)
-    write_table(mtgsea_table(params, ds.tissues, sets, p.pairs, p.permutations, p.seed, p.fdr,
+    write_table(mtgsea_table(model, ds.tissues, sets, p.pairs, p.permutations, p.seed, p.fdr,
                              p.weight, p.directions), sm.output.mtgsea)
 
 

@@ -1,20 +1,20 @@
 """Rule fig7_activation: the TM model's tissue x factor activation W as a heat map."""
 
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
-import numpy as np
 
 from milage import plots
 from milage.analysis import tissue_activation
 from milage.dataset import load_dataset
 from milage.files import write_table
 from milage.rule_io import run
+from milage.trans_models import TransModel
 
 
 def main(sm):
     tissues = load_dataset(sm.params.prepared).tissues
     if plots.skipped_for_one_tissue(sm.output, tissues, "Fig 7"):
         return
-    activation = tissue_activation(dict(np.load(sm.input.params)), tissues)
+    activation = tissue_activation(TransModel.load(sm.input.params), tissues)
     write_table(activation, sm.output.tsv)
     plots.save(plots.fig7_activation(activation), sm.output.png, sm.output.pdf)
 

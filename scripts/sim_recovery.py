@@ -3,10 +3,10 @@
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.files import write_table
-from milage.init import InitSettings
 from milage.rule_io import run
 from milage.sim_recovery import StudySettings, run_one
-from milage.train import TrainSettings
+from milage.trans_init import InitSettings
+from milage.trans_train import TrainSettings
 
 
 def main(sm):

@@ -1,20 +1,20 @@
 """Rule trans_eqtls: SNPs with non-zero alpha per factor, and their permutation FDR."""
 
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
-import numpy as np
 
 from milage.dataset import load_dataset
 from milage.files import write_table
 from milage.rule_io import run
-from milage.trans import permutation_fdr, trans_eqtls
+from milage.trans_eqtls import permutation_fdr, trans_eqtls
+from milage.trans_models import TransModel
 
 
 def main(sm):
     ds = load_dataset(sm.params.prepared)
-    params = dict(np.load(sm.input.params))
-    table = trans_eqtls(params, ds.snps, ds.genes, ds.tissues, sm.params.top)
+    model = TransModel.load(sm.input.params)
+    table = trans_eqtls(model, ds.snps, ds.genes, ds.tissues, sm.params.top)
     write_table(table, sm.output.eqtls)
-    permuted = [int((np.load(p)["alpha"] != 0).sum()) for p in sm.input.permuted]
+    permuted = [int((TransModel.load(p).alpha != 0).sum()) for p in sm.input.permuted]
     write_table(permutation_fdr(len(table), permuted), sm.output.fdr)
 
 

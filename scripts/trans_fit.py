@@ -5,10 +5,12 @@ import numpy as np
 
 from milage.dataset import load_dataset
 from milage.files import write_array, write_table
-from milage.init import InitSettings
 from milage.rule_io import run
-from milage.train import TrainSettings, dense_loadings, fit_model
-from milage.trans import predict_samples, save_params, trans_data
+from milage.trans_data import predict_samples, trans_data
+from milage.trans_init import InitSettings
+from milage.trans_loadings import dense_loadings
+from milage.trans_models import TransModel
+from milage.trans_train import TrainSettings, fit_model
 
 
 def main(sm):
@@ -16,13 +18,14 @@ def main(sm):
     residuals = np.load(sm.input.residuals)
     data = trans_data(ds, residuals, sm.params.permute_seed)
     windows = ds.genes[["cis_start", "cis_stop"]].to_numpy()
-    model, history = fit_model(sm.wildcards.model, data, windows,
-                               InitSettings(**sm.params.init), TrainSettings(**sm.params.train),
-                               sm.params.checkpoint)
-    save_params(model, data, sm.output.params, loadings=dense_loadings(model, data))
+    network, history = fit_model(sm.wildcards.model, data, windows,
+                                 InitSettings(**sm.params.init),
+                                 TrainSettings(**sm.params.train), sm.params.checkpoint)
+    TransModel.from_network(network, loadings=dense_loadings(network, data)).save(
+        sm.output.params, data)
     write_table(history, sm.output.history)
     if "predictions" in sm.output.keys():
-        total = ds.expression - residuals + predict_samples(model, data)  # cis + trans
+        total = ds.expression - residuals + predict_samples(network, data)  # cis + trans
         write_array(total.astype("float32"), sm.output.predictions)
 
 

@@ -78,18 +78,38 @@ def tiny_prepared(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_trans(tiny_prepared):
+    """Trans data of the tiny cohort with cis residuals from the oracle-free cis fit."""
+    from milage import cis
+    from milage.cis import CisSettings
+    from milage.dataset import load_dataset
+    from milage.trans_data import trans_data
+
+    ds = load_dataset(tiny_prepared)
+    fit = cis.fit_genes(ds, np.arange(len(ds.genes)), CisSettings(penalty=0.05, threads=2))
+    residuals = ds.expression - cis.predict(ds, fit.weights, fit.intercepts)
+    return ds, trans_data(ds, residuals)
+
+
+@pytest.fixture(scope="session")
 def medium_trained(tmp_path_factory):
     """449 individuals, 8 tissues (4 planted groups, Testis the outlier), 400 genes, 4 planted
     factors of 3 trans-eQTLs each; cis fitted, then ML, NN and TM trained with the demo's
-    settings. Returns ds, truth, params (by model, as saved), test_ve (cis, oracle, models)
+    settings. Returns ds, truth, models (TransModel by name, as saved), test_ve (cis, oracle,
+    models)
     and gmt (the cohort's gene sets: planted modules MODULE_Fxx and DECOY_xxx sets).
     """
     import yaml
 
-    from milage import cis, init, models, train, trans
+    from milage import cis
     from milage.cis import CisSettings
     from milage.dataset import load_dataset
     from milage.evaluate import oracle_prediction, variance_explained
+    from milage.trans_data import predict_samples, split_ve, trans_data
+    from milage.trans_init import InitSettings
+    from milage.trans_loadings import dense_loadings
+    from milage.trans_models import MODELS, TransModel
+    from milage.trans_train import TrainSettings, fit_model
 
     d = tmp_path_factory.mktemp("medium_trained")
     prepared = prepare(d, n_individuals=449, n_tissues=8, n_genes=400, n_snps=4000,
@@ -102,16 +122,16 @@ def medium_trained(tmp_path_factory):
     test_ve = {"cis": variance_explained(ds, cis_pred, "cis").set_index("split")["ve"]["test"],
                "oracle": variance_explained(ds, oracle_prediction(ds, truth), "oracle")
                .set_index("split")["ve"]["test"]}
-    data = trans.trans_data(ds, ds.expression - cis_pred)
+    data = trans_data(ds, ds.expression - cis_pred)
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["trans"]
-    params = {}
-    for kind in models.MODELS:
-        model, _ = train.fit_model(kind, data, ds.genes[["cis_start", "cis_stop"]].to_numpy(),
-                                   init.InitSettings(**{**config["init"], "n_factors": 4}),
-                                   train.TrainSettings(**config["train"]))
-        test_ve[kind] = trans.split_ve(data, trans.predict_samples(model, data))["test"]
-        trans.save_params(model, data, d / f"{kind}.npz",
-                          loadings=train.dense_loadings(model, data))
-        params[kind] = dict(np.load(d / f"{kind}.npz"))
-    return SimpleNamespace(ds=ds, truth=truth, params=params, test_ve=test_ve,
+    models = {}
+    for kind in MODELS:
+        network, _ = fit_model(kind, data, ds.genes[["cis_start", "cis_stop"]].to_numpy(),
+                               InitSettings(**{**config["init"], "n_factors": 4}),
+                               TrainSettings(**config["train"]))
+        test_ve[kind] = split_ve(data, predict_samples(network, data))["test"]
+        TransModel.from_network(network, loadings=dense_loadings(network, data)).save(
+            d / f"{kind}.npz", data)
+        models[kind] = TransModel.load(d / f"{kind}.npz")
+    return SimpleNamespace(ds=ds, truth=truth, models=models, test_ve=test_ve,
                            gmt=d / "tiny.gmt")

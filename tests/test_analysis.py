@@ -14,11 +14,13 @@ from jinja2 import Environment, StrictUndefined
 from scipy.spatial.distance import pdist, squareform
 
 from milage import analysis, plots
+from milage.trans_models import ML, NN, TM
 
 
-def _planted_params(n_tissues=28, n_factors=6, n_genes=50, noise=0.05, seed=0, kind="nn"):
-    """ML/NN-like params whose tissues follow the planted groups of resources/tissues.tsv
-    (Testis an outlier at 6x the scale); with ``kind='tm'``, W carries the same pattern."""
+def _planted_model(n_tissues=28, n_factors=6, n_genes=50, noise=0.05, seed=0, kind="nn"):
+    """An NN model whose tissues follow the planted groups of resources/tissues.tsv (Testis
+    an outlier at 6x the scale); with ``kind='tm'``, a TM model whose W carries the same
+    pattern."""
     rng = np.random.default_rng(seed)
     table = tissue_table().iloc[:n_tissues]
     groups = table["group"].to_numpy()
@@ -30,11 +32,21 @@ def _planted_params(n_tissues=28, n_factors=6, n_genes=50, noise=0.05, seed=0, k
     alpha = np.zeros((100, n_factors))
     alpha[np.arange(n_factors), np.arange(n_factors)] = 1.0
     alpha[10, 0] = 1e-8
+    a = np.zeros(n_factors)
     if kind == "tm":
-        params = {"W": activation, "V": loading, "alpha": alpha}
+        model = TM({"W": activation, "V": loading, "alpha": alpha, "a": a,
+                    "d": np.zeros(n_genes)})
     else:
-        params = {"beta": np.einsum("kt,jt->tkj", activation, loading), "alpha": alpha}
-    return params, list(table["tissue"]), groups
+        model = NN({"beta": np.einsum("kt,jt->tkj", activation, loading), "alpha": alpha,
+                    "a": a, "b": np.zeros((n_tissues, n_genes))})
+    return model, list(table["tissue"]), groups
+
+
+def _beta_model(beta):
+    """An ML model of these loadings (factors x tissues x genes)."""
+    n_factors, n_tissues, n_genes = beta.shape
+    return ML({"beta": beta, "alpha": np.zeros((3, n_factors)), "a": np.zeros(n_factors),
+               "b": np.zeros((n_tissues, n_genes))})
 
 
 def test_robust_outliers_flags_the_far_tissue_only():
@@ -52,8 +64,8 @@ def test_robust_outliers_flags_the_far_tissue_only():
 
 @pytest.mark.parametrize("kind", ["nn", "tm"])
 def test_tissue_similarity_recovers_constructed_groups(kind):
-    params, tissues, groups = _planted_params(kind=kind)
-    sim = analysis.tissue_similarity(params, tissues, outlier_threshold=3.5, seed=1)
+    model, tissues, groups = _planted_model(kind=kind)
+    sim = analysis.tissue_similarity(model, tissues, outlier_threshold=3.5, seed=1)
     assert analysis.cluster_agreement(sim.linkage, groups) == pytest.approx(1.0)
     assert sim.table.loc[sim.table["outlier"], "tissue"].tolist() == ["Testis"]
     inliers = sim.table[~sim.table["outlier"]]
@@ -67,7 +79,7 @@ def test_tissue_similarity_recovers_constructed_groups(kind):
 
 def test_tissue_representation_flattens_each_tissue_loadings():
     beta = np.arange(2 * 3 * 4, dtype=float).reshape(2, 3, 4)     # factors x tissues x genes
-    rep = analysis.tissue_representation({"beta": beta})
+    rep = _beta_model(beta).tissue_representation()
     np.testing.assert_array_equal(rep[1], np.r_[beta[0, 1], beta[1, 1]])
 
 
@@ -77,37 +89,38 @@ def test_top_tissues_ranks_by_mean_absolute_loading():
     beta[1, :, 1] = [0, 2, 0, 9]                                    # F2: T4, T2, then a tie
     beta[2, 2, :] = [4, -4]                                         # F3: T3 only (mean 0)
     tissues = ["T1", "T2", "T3", "T4"]
-    top = analysis.top_tissues({"beta": beta}, tissues, n_factors=2, n_top=3)
+    top = analysis.top_tissues(_beta_model(beta), tissues, n_factors=2, n_top=3)
     assert top["factor"].tolist() == ["F1"] * 3 + ["F2"] * 3
     assert top["tissue"].tolist() == ["T2", "T3", "T1", "T4", "T2", "T1"]
     np.testing.assert_allclose(top["activity"], [2.5, 1.5, 0.5, 4.5, 1.0, 0.0])
     np.testing.assert_allclose(top["mean_loading"], [-2.5, 1.5, 0.5, 4.5, 1.0, 0.0])
-    full = analysis.top_tissues({"beta": beta}, tissues, n_factors=20, n_top=1)
+    full = analysis.top_tissues(_beta_model(beta), tissues, n_factors=20, n_top=1)
     assert full["tissue"].tolist() == ["T2", "T4", "T3"]
 
 
 def test_factor_summary_means_and_non_zero_alpha():
-    params, tissues, _ = _planted_params(n_tissues=5, n_factors=4)
-    summary = analysis.factor_summary(params, tissues, n_factors=3, alpha_epsilon=0.0)
+    model, tissues, _ = _planted_model(n_tissues=5, n_factors=4)
+    summary = analysis.factor_summary(model, tissues, n_factors=3, alpha_epsilon=0.0)
     assert summary["factor"].tolist() == ["F1", "F2", "F3"]
     assert summary["n_snps"].tolist() == [2, 1, 1]
-    assert analysis.factor_summary(params, tissues, 3, 1e-6)["n_snps"].tolist() == [1, 1, 1]
+    assert analysis.factor_summary(model, tissues, 3, 1e-6)["n_snps"].tolist() == [1, 1, 1]
     np.testing.assert_allclose(summary[tissues].to_numpy(),
-                               params["beta"][:3].mean(axis=2))
-    tm, _, _ = _planted_params(n_tissues=5, n_factors=4, kind="tm")
-    np.testing.assert_allclose(analysis.mean_loading(tm), tm["W"] * tm["V"].mean(axis=0))
+                               model.params["beta"][:3].mean(axis=2))
+    tm, _, _ = _planted_model(n_tissues=5, n_factors=4, kind="tm")
+    np.testing.assert_allclose(tm.mean_loading(), tm.loadings().mean(axis=2).T, rtol=1e-12)
 
 
 def test_tissue_activation_orders_rows_by_the_dendrogram():
-    params, tissues, groups = _planted_params(kind="tm")
-    table = analysis.tissue_activation(params, tissues)
+    model, tissues, groups = _planted_model(kind="tm")
+    table = analysis.tissue_activation(model, tissues)
     assert sorted(table["tissue"]) == sorted(tissues)
     group = dict(zip(tissues, groups, strict=True))
     order = [group[t] for t in table["tissue"]]
     # every planted group occupies consecutive rows
     assert all(len(set(order[i:i + order.count(g)])) == 1
                for g in set(order) for i in [order.index(g)])
-    np.testing.assert_allclose(table.set_index("tissue").loc[tissues].to_numpy(), params["W"])
+    np.testing.assert_allclose(table.set_index("tissue").loc[tissues].to_numpy(),
+                               model.tissue_activation())
 
 
 def _history(ve_valid):
@@ -133,8 +146,8 @@ def test_tissue_figures_are_skipped_with_a_note_for_one_tissue(tmp_path, caplog)
     assert reason in caplog.text
     assert not plots.skipped_for_one_tissue([tmp_path / "x.tsv"], ["Lung", "Liver"], "Fig 5")
     assert not (tmp_path / "x.tsv").exists()
-    params, names, _ = _planted_params(n_tissues=2)
-    similarity = analysis.tissue_similarity(params, names, 3.5, 1)
+    model, names, _ = _planted_model(n_tissues=2)
+    similarity = analysis.tissue_similarity(model, names, 3.5, 1)
     assert len(similarity.linkage) == 1
 
 
@@ -172,10 +185,10 @@ def _overlapping_labels(fig) -> list[tuple[str, str]]:
 def test_every_figure_draws_without_overlapping_labels(tmp_path, n_tissues, n_factors):
     """28 GTEx tissues with 60 factors (more than Figs 9 and 10 show), and the tiny
     workflow's shape."""
-    params, tissues, _ = _planted_params(n_tissues, n_factors)
-    tm, _, _ = _planted_params(n_tissues, min(n_factors, 20), kind="tm")
+    model, tissues, _ = _planted_model(n_tissues, n_factors)
+    tm, _, _ = _planted_model(n_tissues, min(n_factors, 20), kind="tm")
     colours = plots.tissue_colours(tissues, tissue_table())
-    sim = analysis.tissue_similarity(params, tissues, 3.5, seed=1)
+    sim = analysis.tissue_similarity(model, tissues, 3.5, seed=1)
     sim_tm = analysis.tissue_similarity(tm, tissues, 3.5, seed=1)
     histories = {"ml": _history([0.42, 0.45, 0.47, 0.46]), "nn": _history([0.42, 0.48, 0.47])}
     figures = {
@@ -185,8 +198,8 @@ def test_every_figure_draws_without_overlapping_labels(tmp_path, n_tissues, n_fa
         "fig6": plots.fig6_mds(sim, colours, "nn"),
         "fig7": plots.fig7_activation(analysis.tissue_activation(tm, tissues)),
         "fig8": plots.fig8_tm_tissues(sim_tm, colours),
-        "fig9": plots.fig9_factors(analysis.factor_summary(params, tissues, 50, 0.0), "nn"),
-        "fig10": plots.fig10_top_tissues(analysis.top_tissues(params, tissues, 20),
+        "fig9": plots.fig9_factors(analysis.factor_summary(model, tissues, 50, 0.0), "nn"),
+        "fig10": plots.fig10_top_tissues(analysis.top_tissues(model, tissues, 20),
                                          dict(zip(tissues, colours, strict=True)), "nn"),
     }
     for name, fig in figures.items():
@@ -212,7 +225,7 @@ def test_wpgma_and_mds_outliers_recover_the_planted_tissues(medium_trained, mode
     Testis alone, at robust z 17.2 (NN), 4.2 (ML), 29.3 (TM); the next tissue's z is at most
     0.75."""
     groups, outlier = _planted(medium_trained)
-    sim = analysis.tissue_similarity(medium_trained.params[model], medium_trained.ds.tissues,
+    sim = analysis.tissue_similarity(medium_trained.models[model], medium_trained.ds.tissues,
                                      outlier_threshold=3.5, seed=1)
     assert analysis.cluster_agreement(sim.linkage, groups) == pytest.approx(1.0)
     np.testing.assert_array_equal(sim.table["outlier"].to_numpy(), outlier)

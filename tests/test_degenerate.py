@@ -9,12 +9,16 @@ import pytest
 from conftest import prepare
 from keras import ops
 
-from milage import cis, models, train, trans
+from milage import cis
 from milage.cis import CisSettings, MultiTissueGroupLasso
 from milage.dataset import load_dataset
 from milage.evaluate import r2_by_gene_tissue, variance_explained
 from milage.guards import MAX_ABS
-from milage.init import InitSettings, TrainSamples, least_squares_beta
+from milage.trans_data import trans_data
+from milage.trans_init import InitSettings, TrainSamples
+from milage.trans_loadings import least_squares_beta
+from milage.trans_models import MODELS, NN
+from milage.trans_train import TrainSettings, fit_model
 
 BLANK = 0.03    # share of the GCT's cells emptied
 
@@ -91,13 +95,12 @@ def test_cis_fit_masks_each_gene_own_missing_cells(cohorts):
 def test_trans_models_ignore_missing_cells(cohorts):
     ds = cohorts["blanked"]
     fit = cis.fit_genes(ds, np.arange(len(ds.genes)), CisSettings(penalty=0.05, threads=2))
-    data = trans.trans_data(ds, ds.expression - cis.predict(ds, fit.weights, fit.intercepts))
+    data = trans_data(ds, ds.expression - cis.predict(ds, fit.weights, fit.intercepts))
     assert np.isnan(data.residuals).any()
     windows = ds.genes[["cis_start", "cis_stop"]].to_numpy()
-    for kind in models.MODELS:
-        model, history = train.fit_model(kind, data, windows, InitSettings(n_factors=3),
-                                         train.TrainSettings(max_epochs=5,
-                                                             l1={"alpha": 0.05}))
+    for kind in MODELS:
+        _, history = fit_model(kind, data, windows, InitSettings(n_factors=3),
+                               TrainSettings(max_epochs=5, l1={"alpha": 0.05}))
         assert np.isfinite(history[["ve_train", "ve_valid"]].to_numpy()).all(), kind
         assert history["ve_train"].iat[-1] > history["ve_train"].iat[0], kind
 
@@ -105,10 +108,9 @@ def test_trans_models_ignore_missing_cells(cohorts):
 def test_masked_loss_leaves_out_missing_cells():
     """A missing cell (NaN residual) adds nothing: the loss and its gradient equal those with
     that residual set to the prediction (zero error)."""
-    model = models.build_model("nn", 12, 3, 5, 2)
     rng = np.random.default_rng(0)
-    for v in model.weights:
-        v.assign(rng.standard_normal(v.shape).astype("float32"))
+    model = NN({name: rng.standard_normal(v.shape) for name, v in
+                NN.zeros(12, 3, 5, 2).params.items()}).network()
     x = rng.standard_normal((6, 12)).astype("float32")
     mask = (rng.random((6, 3)) < 0.7).astype("float32")
     y = rng.standard_normal((6, 3, 5)).astype("float32")

@@ -11,6 +11,7 @@ from scipy.stats import fisher_exact, hypergeom
 
 from milage import enrichment as en
 from milage.errors import InputError
+from milage.trans_models import ML, TM
 
 
 def synthetic(n_genes=400, n_decoys=12, planted=40, shift=1.5, seed=0):
@@ -159,28 +160,37 @@ def test_top_genes_by_magnitude_skip_zeros():
     assert list(en.top_genes(np.array([0.1, -3.0, 0.0, 2.0, 0.0]), 4)) == [1, 3, 0]
 
 
+def _ml(beta):
+    n_factors, n_tissues, n_genes = beta.shape
+    return ML({"beta": beta, "alpha": np.zeros((10, n_factors)), "a": np.zeros(n_factors),
+               "b": np.zeros((n_tissues, n_genes))})
+
+
 def test_gene_scores_of_each_model():
     rng = np.random.default_rng(0)
     beta = rng.standard_normal((3, 2, 5))                 # factors x tissues x genes
-    assert_allclose(en.gene_scores({"beta": beta}, 1, 2), beta[2, 1])
+    assert_allclose(_ml(beta).gene_scores(1, 2), beta[2, 1])
     v, w = rng.standard_normal((5, 3)), rng.standard_normal((2, 3))
-    assert_allclose(en.gene_scores({"V": v, "W": w}, 1, 2), v[:, 2] * w[1, 2])
+    tm = TM({"V": v, "W": w, "alpha": np.zeros((4, 3)), "a": np.zeros(3), "d": np.zeros(5)})
+    assert_allclose(tm.gene_scores(1, 2), v[:, 2] * w[1, 2])
+    assert_allclose(tm.gene_scores(1, 2), tm.loadings()[2, 1])
     dense = rng.standard_normal((3, 2, 5))              # Table 2 ranks by saved loadings
-    assert_allclose(en.ranking_scores({"V": v, "W": w, "loadings": dense}, 1, 2), dense[2, 1])
-    assert_allclose(en.ranking_scores({"beta": beta}, 1, 2), beta[2, 1])
+    tm.extras["loadings"] = dense
+    assert_allclose(en.ranking_scores(tm, 1, 2), dense[2, 1])
+    assert_allclose(en.ranking_scores(_ml(beta), 1, 2), beta[2, 1])
 
 
 def test_pairs_default_to_the_most_active_factor_and_are_checked():
     beta = np.zeros((3, 2, 4))
     beta[2, 0] = 1.0
     beta[0, 1] = -2.0
-    params = {"beta": beta, "alpha": np.zeros((10, 3))}
-    assert en.resolve_pairs([], params, ["A", "B"]) == [("A", 3), ("B", 1)]
-    assert en.resolve_pairs([["B", 2]], params, ["A", "B"]) == [("B", 2)]
+    model = _ml(beta)
+    assert en.resolve_pairs([], model, ["A", "B"]) == [("A", 3), ("B", 1)]
+    assert en.resolve_pairs([["B", 2]], model, ["A", "B"]) == [("B", 2)]
     with pytest.raises(InputError, match="factor 4 of 'A' is not in 1..3"):
-        en.resolve_pairs([["A", 4]], params, ["A", "B"])
+        en.resolve_pairs([["A", 4]], model, ["A", "B"])
     with pytest.raises(InputError, match="tissue 'C' is not in the dataset"):
-        en.resolve_pairs([["C", 1]], params, ["A", "B"])
+        en.resolve_pairs([["C", 1]], model, ["A", "B"])
 
 
 def test_read_gmt(tmp_path):
@@ -216,7 +226,7 @@ def test_index_gene_sets_filters_by_size_in_the_universe():
 
 # ---------------------------------------------------------------- planted truth (medium cohort)
 
-def carried_module(medium, params, tissue, factor):
+def carried_module(medium, model, tissue, factor):
     """The planted module that a learned factor carries in a tissue: the planted factor whose
     true loadings |beta| correlate best with the learned |loadings| (factors are unaligned),
     by a clear margin over every other planted factor."""
@@ -224,7 +234,7 @@ def carried_module(medium, params, tissue, factor):
     genes = pd.Index(truth["gene_ids"].astype(str)).get_indexer(ds.genes["gene_id"])
     k = ds.tissues.index(tissue)
     planted = truth["beta"][list(truth["tissues"].astype(str)).index(tissue)][genes]  # genes x T
-    learned = np.abs(en.gene_scores(params, k, factor - 1))
+    learned = np.abs(model.gene_scores(k, factor - 1))
     corr = [np.corrcoef(learned, np.abs(planted[:, t]))[0, 1] for t in range(planted.shape[1])]
     second, best = np.sort(corr)[-2:]
     assert best > 0.6 and best - second > 0.4, (tissue, factor, corr)
@@ -240,25 +250,25 @@ def medium_sets(medium_trained):
 @pytest.mark.parametrize("model", ["ml", "nn", "tm"])
 def test_table2_finds_each_planted_module_and_no_decoy(medium_trained, medium_sets, model):
     """Genes ranked by the least-squares loadings saved with the model, GSEA's weight 1."""
-    params = medium_trained.params[model]
-    table = en.mtgsea_table(params, medium_trained.ds.tissues, medium_sets,
+    trained = medium_trained.models[model]
+    table = en.mtgsea_table(trained, medium_trained.ds.tissues, medium_sets,
                             n_permutations=1000, seed=1, weight=1.0)
     assert len(table) == 8 * 3 * len(medium_sets.names)
     for (tissue, factor), rows in table.groupby(["tissue", "factor"], sort=False):
         top = rows.iloc[0]                                     # smallest p, then largest |ES|
-        assert top["gene_set"] == carried_module(medium_trained, params, tissue, factor)
+        assert top["gene_set"] == carried_module(medium_trained, trained, tissue, factor)
         assert top["fdr"] < 0.1 and top["significant"]
     decoys = table[table["gene_set"].str.startswith("DECOY")]
     assert decoys["significant"].groupby(decoys["gene_set"]).mean().max() <= 0.1
 
 
 def test_table1_overlaps_find_each_planted_module(medium_trained, medium_sets):
-    params = medium_trained.params["nn"]
-    table = en.overlap_table(params, medium_trained.ds.tissues, medium_sets,
+    nn = medium_trained.models["nn"]
+    table = en.overlap_table(nn, medium_trained.ds.tissues, medium_sets,
                              len(medium_trained.ds.genes), top=200)
     for (tissue, factor), rows in table.groupby(["tissue", "factor"], sort=False):
         top = rows.iloc[0]
-        assert top["gene_set"] == carried_module(medium_trained, params, tissue, factor)
+        assert top["gene_set"] == carried_module(medium_trained, nn, tissue, factor)
         assert top["q"] < 1e-6 and top["ratio"] > 0.8
     decoys = table[table["gene_set"].str.startswith("DECOY")]
     assert (decoys["q"] < 0.1).mean() <= 0.1

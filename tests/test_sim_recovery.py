@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from milage.init import InitSettings
-from milage.models import build_model, make_optimizer
 from milage.sim_recovery import StudySettings, finding, run_one, simulate_trans
 from milage.sim_timing import NumpyNN, Shape, scaling_grid, step_data, time_grid
-from milage.train import TrainSettings
-from milage.trans import predict_samples
+from milage.trans_data import predict_samples
+from milage.trans_init import InitSettings
+from milage.trans_models import NN
+from milage.trans_network import make_optimizer
+from milage.trans_train import TrainSettings
 
 SMALL = StudySettings(n_snps=300, n_genes=30, n_tissues=3, n_factors=3, snps_per_factor=4,
                       trans_share=0.5, gain=4.0, seed=3)
@@ -71,7 +72,7 @@ def test_a_dataset_is_a_function_of_its_seeds():
 
 def test_predict_samples_does_not_depend_on_batch_size(sims):
     d = sims["nn"].data
-    model = build_model("nn", SMALL.n_snps, SMALL.n_tissues, SMALL.n_genes, 2)
+    model = NN.zeros(SMALL.n_snps, SMALL.n_tissues, SMALL.n_genes, 2).network()
     for v in model.weights:
         v.assign(np.random.default_rng(0).standard_normal(v.shape).astype("float32") * 0.1)
     np.testing.assert_allclose(predict_samples(model, d), predict_samples(model, d, 7),
@@ -79,7 +80,7 @@ def test_predict_samples_does_not_depend_on_batch_size(sims):
 
 
 def _keras_twin(ref: NumpyNN, shape: Shape):
-    model = build_model("nn", shape.S, shape.K, shape.J, shape.T)
+    model = NN.zeros(shape.S, shape.K, shape.J, shape.T).network()
     for v in model.weights:
         v.assign(ref.p[v.name])
     return model

@@ -16,8 +16,11 @@ from keras import ops
 from scipy.special import expit
 from sklearn.linear_model import Lasso
 
-from milage import init, models, train, trans
+from milage import trans_eqtls, trans_init, trans_loadings, trans_train
+from milage.config import per_model
 from milage.errors import MilageError
+from milage.trans_models import ML, MODELS, NN, model_class
+from milage.trans_network import make_optimizer
 
 
 def _lasso_data(seed=0, n=80, p=30):
@@ -48,7 +51,7 @@ def test_proximal_gradient_descent_solves_the_lasso(lam):
     x, y = _lasso_data()
     lipschitz = np.linalg.eigvalsh(x.T @ x / len(x)).max()
     model = Linear(x.shape[1])
-    model.compile(optimizer=models.make_optimizer("sgd", 1.0 / lipschitz, {"alpha": lam}))
+    model.compile(optimizer=make_optimizer("sgd", 1.0 / lipschitz, {"alpha": lam}))
     for _ in range(3000):
         model.train_on_batch(x.astype("float32"), y.astype("float32"))
     ref = Lasso(alpha=lam, tol=1e-10, max_iter=100_000).fit(x, y)
@@ -63,7 +66,7 @@ def test_proximal_adam_keeps_exact_zeros_and_leaves_unpenalised_variables():
     x, y = _lasso_data()
     y = y + 3.0
     model = Linear(x.shape[1])
-    model.compile(optimizer=models.make_optimizer("adam", 0.01, {"alpha": 0.2}))
+    model.compile(optimizer=make_optimizer("adam", 0.01, {"alpha": 0.2}))
     for _ in range(3000):
         model.train_on_batch(x.astype("float32"), y.astype("float32"))
     alpha = np.asarray(model.alpha)[:, 0]
@@ -75,22 +78,22 @@ def test_proximal_adam_keeps_exact_zeros_and_leaves_unpenalised_variables():
 
 def test_l1_penalties_are_one_number_or_one_per_model():
     l1 = {"alpha": {"ml": 0.15, "nn": 0.5, "tm": 0.4}, "beta": 3e-4, "V": 1e-4}
-    ml, tm = (models.build_model(k, 4, 2, 3, 2) for k in ("ml", "tm"))
-    assert train.model_l1(l1, ml) == {"alpha": 0.15, "beta": 3e-4}
-    assert train.model_l1(l1, tm) == {"alpha": 0.4, "V": 1e-4, "W": 0.0}
+    ml, tm = (model_class(k).zeros(4, 2, 3, 2).network() for k in ("ml", "tm"))
+    assert trans_train.model_l1(l1, ml) == {"alpha": 0.15, "beta": 3e-4}
+    assert trans_train.model_l1(l1, tm) == {"alpha": 0.4, "V": 1e-4, "W": 0.0}
     with pytest.raises(MilageError, match=r"trans.train.l1.alpha gives no value for model "
                                           r"'ml'. Fix: give one for each model, or one "):
-        train.model_l1({"alpha": {"nn": 0.5}}, ml)
-    assert init.per_model({"ml": 0.01, "nn": 0.0075}, "nn", "beta_lambda") == 0.0075
+        trans_train.model_l1({"alpha": {"nn": 0.5}}, ml)
+    assert per_model({"ml": 0.01, "nn": 0.0075}, "nn", "beta_lambda") == 0.0075
 
 
-@pytest.mark.parametrize("kind", models.MODELS)
+@pytest.mark.parametrize("kind", MODELS)
 def test_models_compute_the_paper_formulas(kind):
     rng = np.random.default_rng(1)
     n_snps, n_tissues, n_genes, n_factors = 9, 3, 5, 2
-    model = models.build_model(kind, n_snps, n_tissues, n_genes, n_factors)
-    params = {v.name: rng.standard_normal(v.shape).astype("float32") for v in model.weights}
-    trans.set_params(model, params)
+    params = {name: rng.standard_normal(v.shape).astype("float32") for name, v in
+              model_class(kind).zeros(n_snps, n_tissues, n_genes, n_factors).params.items()}
+    model = model_class(kind)(params).network()
     x = rng.standard_normal((4, n_snps)).astype("float32")
     pre = x @ params["alpha"] + params["a"]
     f = expit(pre) if kind == "nn" else pre
@@ -106,13 +109,12 @@ def test_models_compute_the_paper_formulas(kind):
     assert loss == pytest.approx(want_loss, rel=1e-4)
 
 
-@pytest.mark.parametrize("kind", models.MODELS)
+@pytest.mark.parametrize("kind", MODELS)
 def test_fused_loss_gradient_equals_autodiff_of_the_plain_loss(kind):
     tf = pytest.importorskip("tensorflow")
     rng = np.random.default_rng(3)
-    model = models.build_model(kind, 9, 3, 5, 2)
-    trans.set_params(model, {v.name: rng.standard_normal(v.shape).astype("float32")
-                             for v in model.weights})
+    model = model_class(kind)({name: rng.standard_normal(v.shape).astype("float32") for name, v
+                               in model_class(kind).zeros(9, 3, 5, 2).params.items()}).network()
     x = rng.standard_normal((6, 9)).astype("float32")
     y = rng.standard_normal((6, 3, 5)).astype("float32")
     mask = (rng.random((6, 3)) < 0.6).astype("float32")
@@ -136,8 +138,8 @@ def test_rank1_factorisation_recovers_a_planted_incomplete_matrix():
     f_true, w_true = rng.standard_normal((n_ind, 2)), rng.uniform(0.5, 1.5, (n_tis, 2))
     ind, tis = np.nonzero(rng.random((n_ind, n_tis)) < 0.5)
     scores = f_true[ind] * w_true[tis]
-    samples = init.TrainSamples(np.zeros((len(ind), 1)), ind, tis)
-    f, w = init.rank1_factors(scores, samples, n_ind, n_tis, iterations=100)
+    samples = trans_init.TrainSamples(np.zeros((len(ind), 1)), ind, tis)
+    f, w = trans_init.rank1_factors(scores, samples, n_ind, n_tis, iterations=100)
     np.testing.assert_allclose(f[ind] * w[tis], scores, atol=1e-6)
     np.testing.assert_allclose((w**2).mean(axis=0), 1.0)
 
@@ -155,8 +157,8 @@ def test_rank1_factors_stay_bounded_where_an_individual_barely_loads():
     observed[:3, 5] = True                               # three individuals: tissue 5 only
     ind, tis = np.nonzero(observed)
     scores = f_true[ind] * w_true[tis] + 0.01 * rng.standard_normal((len(ind), 1))
-    samples = init.TrainSamples(np.zeros((len(ind), 1)), ind, tis)
-    f, w = init.rank1_factors(scores, samples, n_ind, n_tis, iterations=100)
+    samples = trans_init.TrainSamples(np.zeros((len(ind), 1)), ind, tis)
+    f, w = trans_init.rank1_factors(scores, samples, n_ind, n_tis, iterations=100)
     assert np.abs(f).max() < 2 * np.abs(f[3:]).max()
     assert abs(np.corrcoef(f[3:, 0], f_true[3:, 0])[0, 1]) > 0.999
 
@@ -174,15 +176,16 @@ def test_relaxed_beta_keeps_the_planted_factors_and_removes_the_shrinkage():
     ind, tis = np.nonzero(rng.random((n_ind, n_tis)) < 0.5)
     y = np.einsum("st,tsg->sg", f[ind], beta[:, tis]) + 0.3 + 0.01 * rng.standard_normal(
         (len(ind), n_gene))
-    samples = init.TrainSamples(y, ind, tis)
-    fit, b = init.relaxed_beta(f, samples, n_tis, lam=0.1)
+    samples = trans_init.TrainSamples(y, ind, tis)
+    fit, b = trans_loadings.relaxed_beta(f, samples, n_tis, lam=0.1)
     np.testing.assert_array_equal(fit != 0, beta != 0)
     np.testing.assert_allclose(fit, beta, atol=0.01)
     np.testing.assert_allclose(b, 0.3, atol=0.01)
     # on every live factor (Table 2's dense loadings): per-tissue least squares
-    live = init.live_factors(f)
+    live = trans_loadings.live_factors(f)
     np.testing.assert_array_equal(live, [True] * (n_fac - 1) + [False])
-    dense, b = init.least_squares_beta(f, samples, n_tis, np.repeat(live[:, None], n_gene, 1))
+    dense, b = trans_loadings.least_squares_beta(f, samples, n_tis,
+                                                 np.repeat(live[:, None], n_gene, 1))
     for k in range(n_tis):
         rows = tis == k
         design = np.column_stack([np.ones(rows.sum()), f[ind[rows]][:, live]])
@@ -192,22 +195,22 @@ def test_relaxed_beta_keeps_the_planted_factors_and_removes_the_shrinkage():
     assert (dense[live] != 0).all() and not dense[~live].any()
     dead = np.full((n_ind, n_fac), 0.5, dtype=np.float32)    # no factor varies (permuted
     dead[0] += np.float32(6e-8)                              # data): float32 rounding only
-    fit, b = init.relaxed_beta(dead, init.TrainSamples(y, ind, tis), n_tis, lam=0.1)
+    fit, b = trans_loadings.relaxed_beta(dead, trans_init.TrainSamples(y, ind, tis), n_tis, lam=0.1)
     assert not fit.any()
 
 
 def test_scale_unit_and_candidate_snps():
-    f = init.scale_unit(np.array([[1.0, -3.0], [2.0, 5.0], [3.0, 1.0]]))
+    f = trans_init.scale_unit(np.array([[1.0, -3.0], [2.0, 5.0], [3.0, 1.0]]))
     np.testing.assert_allclose(f.min(axis=0), 0.1)
     np.testing.assert_allclose(f.max(axis=0), 0.9)
     windows = np.array([[0, 3], [2, 5], [8, 9]])
     np.testing.assert_array_equal(
-        init.candidate_snps(np.array([0, 1]), windows, 10, "cis_of_active_genes"),
+        trans_init.candidate_snps(np.array([0, 1]), windows, 10, "cis_of_active_genes"),
         [0, 1, 2, 3, 4])
-    assert len(init.candidate_snps(np.array([0]), windows, 10, "none")) == 0
-    assert len(init.candidate_snps(np.array([]), windows, 10, "all")) == 10
+    assert len(trans_init.candidate_snps(np.array([0]), windows, 10, "none")) == 0
+    assert len(trans_init.candidate_snps(np.array([]), windows, 10, "all")) == 10
     with pytest.raises(ValueError, match="candidates must be one of"):
-        init.candidate_snps(np.array([0]), windows, 10, "cis")
+        trans_init.candidate_snps(np.array([0]), windows, 10, "cis")
 
 
 def test_trans_eqtl_table_and_permutation_fdr():
@@ -217,48 +220,36 @@ def test_trans_eqtl_table_and_permutation_fdr():
     beta[0, 1, 2], beta[0, 0, 0], beta[1, 0, 1] = 3.0, 1.0, -2.0
     snps = pd.DataFrame({"snp_id": list("abcd"), "chrom": "1", "pos": [1, 2, 3, 4]})
     genes = pd.DataFrame({"gene_id": ["g0", "g1", "g2"]})
-    table = trans.trans_eqtls({"alpha": alpha, "beta": beta}, snps, genes, ["T0", "T1"], top=2)
+    model = ML({"alpha": alpha, "a": np.zeros(2), "beta": beta, "b": np.zeros((2, 3))})
+    table = trans_eqtls.trans_eqtls(model, snps, genes, ["T0", "T1"], top=2)
     assert table[["factor", "snp_id"]].values.tolist() == [[1, "d"], [1, "b"], [2, "c"]]
     assert table["top_genes"].tolist() == ["g2,g0", "g2,g0", "g1"]
     assert table["top_tissues"].tolist() == ["T1,T0", "T1,T0", "T0"]
-    fdr = trans.permutation_fdr(len(table), [1, 2])
+    fdr = trans_eqtls.permutation_fdr(len(table), [1, 2])
     assert fdr["empirical_fdr"].item() == pytest.approx(0.5)
 
 
-@pytest.fixture(scope="module")
-def tiny_trans(tiny_prepared):
-    """Trans data of the tiny cohort with cis residuals from the oracle-free cis fit."""
-    from milage import cis
-    from milage.cis import CisSettings
-    from milage.dataset import load_dataset
-
-    ds = load_dataset(tiny_prepared)
-    fit = cis.fit_genes(ds, np.arange(len(ds.genes)), CisSettings(penalty=0.05, threads=2))
-    residuals = ds.expression - cis.predict(ds, fit.weights, fit.intercepts)
-    return ds, trans.trans_data(ds, residuals)
-
-
 def _fit(ds, data, settings, checkpoint=None):
-    return train.fit_model("nn", data, ds.genes[["cis_start", "cis_stop"]].to_numpy(),
-                           init.InitSettings(n_factors=3), settings, checkpoint)
+    return trans_train.fit_model("nn", data, ds.genes[["cis_start", "cis_stop"]].to_numpy(),
+                           trans_init.InitSettings(n_factors=3), settings, checkpoint)
 
 
 def test_killed_training_resumes_to_the_same_weights(tiny_trans, tmp_path, monkeypatch):
     ds, data = tiny_trans
-    settings = train.TrainSettings(max_epochs=8, patience=100, checkpoint_every=2,
+    settings = trans_train.TrainSettings(max_epochs=8, patience=100, checkpoint_every=2,
                                    batch_size=16, l1={"alpha": 0.05})
     whole, history = _fit(ds, data, settings)
-    record = train._record
+    record = trans_train._record
 
     def killed(model, data, state, loss):      # the job dies during epoch 5
         if state.epoch == 5:
             raise KeyboardInterrupt
         record(model, data, state, loss)
 
-    monkeypatch.setattr(train, "_record", killed)
+    monkeypatch.setattr(trans_train, "_record", killed)
     with pytest.raises(KeyboardInterrupt):
         _fit(ds, data, settings, tmp_path / "ckpt.npz")
-    monkeypatch.setattr(train, "_record", record)
+    monkeypatch.setattr(trans_train, "_record", record)
     resumed, resumed_history = _fit(ds, data, settings, tmp_path / "ckpt.npz")
     for a, b in zip(whole.get_weights(), resumed.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -270,7 +261,7 @@ def test_killed_training_resumes_to_the_same_weights(tiny_trans, tmp_path, monke
 def test_diverging_training_stops_with_a_clear_message(tiny_trans, rate):
     """One rate for every model, or NN's own entry of a per-model one."""
     ds, data = tiny_trans
-    settings = train.TrainSettings(learning_rate=rate, optimizer="sgd", max_epochs=20)
+    settings = trans_train.TrainSettings(learning_rate=rate, optimizer="sgd", max_epochs=20)
     with pytest.raises(MilageError, match=r"training of nn diverged at epoch \d+ .*Fix: lower "
                                           "trans.train.learning_rate"):
         _fit(ds, data, settings)
@@ -280,34 +271,30 @@ def test_more_factors_than_individuals_or_genes_is_refused(tiny_trans):
     ds, data = tiny_trans
     n_train = len(data.rows("train"))
     with pytest.raises(MilageError) as err:
-        init.initialise("nn", data, ds.genes[["cis_start", "cis_stop"]].to_numpy(),
-                        init.InitSettings(n_factors=n_train + 1))
+        NN.initialise(data, ds.genes[["cis_start", "cis_stop"]].to_numpy(),
+                      trans_init.InitSettings(n_factors=n_train + 1))
     assert str(err.value) == (f"config trans.n_factors: {n_train + 1} factors from {n_train} "
                               f"training individuals and {len(ds.genes)} genes. Fix: set "
                               f"trans.n_factors to at most {min(n_train, len(ds.genes))}")
 
 
 def test_absurd_parameters_are_never_written(tiny_trans, tmp_path):
-    """save_params stops on a non-finite or absurd parameter, naming it by its labels, and
-    leaves no file."""
+    """Saving stops on a non-finite or absurd parameter, naming it by its labels, and leaves
+    no file."""
     ds, data = tiny_trans
-    model = models.build_model("nn", data.genotypes.shape[1], len(ds.tissues), len(ds.genes), 3)
-    beta = np.zeros((3, len(ds.tissues), len(ds.genes)), "float32")
-    beta[1, 2, 4] = np.nan
-    model.beta.assign(beta)
+    model = NN.zeros(data.genotypes.shape[1], len(ds.tissues), len(ds.genes), 3)
+    model.params["beta"][1, 2, 4] = np.nan
     path = tmp_path / "params.npz"
     with pytest.raises(MilageError, match=(
             rf"^nn parameter beta: factor 2, tissue {ds.tissues[2]}, gene "
             rf"{ds.genes['gene_id'].iat[4]} is nan \(1 values non-finite or above 1000 in "
             r"absolute value, .*nothing was written\)\. Fix: lower trans.train.learning_rate")):
-        trans.save_params(model, data, path)
-    model.beta.assign(np.zeros_like(beta))
-    alpha = np.zeros((data.genotypes.shape[1], 3), "float32")
-    alpha[7, 0] = -2e3
-    model.alpha.assign(alpha)
+        model.save(path, data)
+    model.params["beta"][1, 2, 4] = 0.0
+    model.params["alpha"][7, 0] = -2e3
     with pytest.raises(MilageError, match=rf"^nn parameter alpha: SNP "
                                           rf"{ds.snps['snp_id'].iat[7]}, factor 1 is -2000 "):
-        trans.save_params(model, data, path)
+        model.save(path, data)
     assert not list(tmp_path.iterdir())
 
 
@@ -315,9 +302,10 @@ def test_a_training_step_runs_under_jax(tmp_path):
     pytest.importorskip("jax")
     code = textwrap.dedent("""
         import numpy as np
-        from milage import models
-        model = models.build_model("nn", 20, 3, 4, 2)
-        model.compile(optimizer=models.make_optimizer("adam", 0.01, {"alpha": 0.5, "beta": 0.0}))
+        from milage.trans_models import NN
+        from milage.trans_network import make_optimizer
+        model = NN.zeros(20, 3, 4, 2).network()
+        model.compile(optimizer=make_optimizer("adam", 0.01, {"alpha": 0.5, "beta": 0.0}))
         rng = np.random.default_rng(0)
         x = rng.standard_normal((8, 20)).astype("float32")
         y = (rng.standard_normal((8, 3, 4)).astype("float32"), np.ones((8, 3), "float32"))
@@ -336,6 +324,6 @@ def test_trans_models_explain_the_planted_trans_variance(medium_trained):
     cis-only and comes within 0.03 of the oracle."""
     ve = medium_trained.test_ve
     assert ve["oracle"] == pytest.approx(0.537, abs=0.02)
-    for kind in models.MODELS:
+    for kind in MODELS:
         assert ve[kind] > ve["cis"] + 0.06, kind
         assert ve[kind] > ve["oracle"] - 0.03, kind

@@ -13,32 +13,12 @@ from sklearn.manifold import MDS
 from sklearn.metrics import adjusted_rand_score
 
 from milage.evaluate import SPLITS
+from milage.trans_models import TransModel
 
 
-def factor_activity(params: dict[str, np.ndarray]) -> np.ndarray:
-    """How active each factor is in each tissue (tissues x factors).
-
-    ML/NN: the mean |beta| over genes; TM: |W| times the mean |V| over genes.
-    """
-    if "V" in params:
-        return np.abs(params["W"]) * np.abs(params["V"]).mean(axis=0)
-    return np.abs(params["beta"]).mean(axis=2).T          # beta: factors x tissues x genes
-
-
-def most_active_factor(params: dict[str, np.ndarray]) -> np.ndarray:
-    """Each tissue's most active factor (0-based), by :func:`factor_activity`."""
-    return np.argmax(factor_activity(params), axis=1)
-
-
-def tissue_representation(params: dict[str, np.ndarray]) -> np.ndarray:
-    """Each tissue as one vector (tissues x features), the input of Figs 5, 6 and 8.
-
-    ML/NN: the tissue's loadings beta_k (factors x genes) flattened; TM: its row of W.
-    """
-    if "V" in params:
-        return np.asarray(params["W"], dtype=float)
-    beta = np.asarray(params["beta"], dtype=float)           # factors x tissues x genes
-    return beta.transpose(1, 0, 2).reshape(beta.shape[1], -1)
+def most_active_factor(model: TransModel) -> np.ndarray:
+    """Each tissue's most active factor (0-based), by :meth:`TransModel.factor_activity`."""
+    return np.argmax(model.factor_activity(), axis=1)
 
 
 def robust_outliers(distances: np.ndarray, threshold: float) -> pd.DataFrame:
@@ -97,15 +77,15 @@ class TissueSimilarity:
                              "height": z[:, 2], "n_tissues": z[:, 3].astype(int)})
 
 
-def tissue_similarity(params: dict[str, np.ndarray], tissues: list[str],
+def tissue_similarity(model: TransModel, tissues: list[str],
                       outlier_threshold: float, seed: int) -> TissueSimilarity:
-    """Tissues compared by their representation (:func:`tissue_representation`).
+    """Tissues compared by their representation (:meth:`TransModel.tissue_representation`).
 
     Euclidean distances; WPGMA clustering (``scipy.cluster.hierarchy.linkage``, method
     'weighted'); outliers by :func:`robust_outliers`; metric MDS of all tissues and of the
     tissues that are not outliers.
     """
-    rep = tissue_representation(params)
+    rep = model.tissue_representation()
     condensed = pdist(rep)
     distances = squareform(condensed)
     linkage = hierarchy.linkage(condensed, method="weighted")
@@ -133,40 +113,29 @@ def factor_labels(n_factors: int) -> list[str]:
     return [f"F{t + 1}" for t in range(n_factors)]
 
 
-def mean_loading(params: dict[str, np.ndarray]) -> np.ndarray:
-    """The paper's mean beta per tissue and factor (tissues x factors): sum_j beta_kjt / J.
-
-    TM: W_kt times the mean of V_jt over genes, its loading of gene j in tissue k being
-    W_kt V_jt.
-    """
-    if "V" in params:
-        return params["W"] * params["V"].mean(axis=0)
-    return params["beta"].mean(axis=2).T                      # beta: factors x tissues x genes
-
-
-def factor_summary(params: dict[str, np.ndarray], tissues: list[str], n_factors: int,
+def factor_summary(model: TransModel, tissues: list[str], n_factors: int,
                    alpha_epsilon: float) -> pd.DataFrame:
     """Fig 9's numbers for the first ``n_factors`` factors, one row per factor.
 
     Columns: factor (F1, ...), n_snps (SNPs with |alpha| > ``alpha_epsilon``), then the mean
-    loading (:func:`mean_loading`) in each tissue.
+    loading (:meth:`TransModel.mean_loading`) in each tissue.
     """
-    n = min(n_factors, params["alpha"].shape[1])
-    table = pd.DataFrame(mean_loading(params)[:, :n].T, columns=tissues)
+    n = min(n_factors, model.n_factors)
+    table = pd.DataFrame(model.mean_loading()[:, :n].T, columns=tissues)
     table.insert(0, "factor", factor_labels(n))
-    table.insert(1, "n_snps", (np.abs(params["alpha"][:, :n]) > alpha_epsilon).sum(axis=0))
+    table.insert(1, "n_snps", (np.abs(model.alpha[:, :n]) > alpha_epsilon).sum(axis=0))
     return table
 
 
-def top_tissues(params: dict[str, np.ndarray], tissues: list[str], n_factors: int,
+def top_tissues(model: TransModel, tissues: list[str], n_factors: int,
                 n_top: int = 3) -> pd.DataFrame:
     """Fig 10's numbers: the ``n_top`` most active tissues of each of the first factors.
 
-    Tissues are ranked by :func:`factor_activity`. Returns one row per (factor, rank):
+    Tissues are ranked by :meth:`TransModel.factor_activity`. Returns one row per (factor, rank):
     factor (F1, ...), rank (1 = most active), tissue, activity, mean_loading (signed, as in
     Fig 9).
     """
-    activity, loading = factor_activity(params), mean_loading(params)  # tissues x factors
+    activity, loading = model.factor_activity(), model.mean_loading()  # tissues x factors
     n = min(n_factors, activity.shape[1])
     top = np.argsort(-activity[:, :n], axis=0, kind="stable")[:n_top]  # rank x factors
     rank, factor = np.indices(top.shape)
@@ -177,11 +146,11 @@ def top_tissues(params: dict[str, np.ndarray], tissues: list[str], n_factors: in
                          "mean_loading": loading[top, factor].T.ravel()})
 
 
-def tissue_activation(params: dict[str, np.ndarray], tissues: list[str]) -> pd.DataFrame:
+def tissue_activation(model: TransModel, tissues: list[str]) -> pd.DataFrame:
     """Fig 7's numbers: TM's tissue activation W as a table (tissue, F1, F2, ...), the rows
     in the leaf order of the tissues' WPGMA dendrogram (as in Fig 8), so similar tissues sit
     together."""
-    w = params["W"]                                           # tissues x factors
+    w = model.tissue_activation()                             # tissues x factors
     order = hierarchy.leaves_list(hierarchy.linkage(w, method="weighted"))
     return pd.DataFrame(w[order], index=pd.Index(np.asarray(tissues)[order], name="tissue"),
                         columns=factor_labels(w.shape[1])).reset_index()

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from milage.errors import MilageError
-from milage.models import MODELS
+from milage.trans_models import MODELS
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,6 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,6 +31,7 @@ from scipy.stats import false_discovery_control, hypergeom
 from milage.analysis import most_active_factor
 from milage.errors import InputError
 from milage.files import require_file
+from milage.trans_models import TransModel
 
 log = logging.getLogger(__name__)
 
@@ -113,34 +113,27 @@ def index_gene_sets(sets: dict[str, list[str]], genes: Sequence[str], min_size: 
 
 # ---------------------------------------------------------------- factor loadings
 
-def gene_scores(params: dict[str, np.ndarray], tissue: int, factor: int) -> np.ndarray:
-    """The loading of every gene on ``factor`` in ``tissue`` (0-based): beta[factor, tissue]
-    for ML/NN, V[:, factor] * W[tissue, factor] for TM."""
-    if "V" in params:
-        return params["V"][:, factor] * params["W"][tissue, factor]
-    return params["beta"][factor, tissue]
-
-
-def ranking_scores(params: dict[str, np.ndarray], tissue: int, factor: int) -> np.ndarray:
+def ranking_scores(model: TransModel, tissue: int, factor: int) -> np.ndarray:
     """Table 2's ranking of every gene: the least-squares loadings saved with the model
-    (``loadings``: :func:`milage.train.dense_loadings`), else :func:`gene_scores`."""
-    if "loadings" in params:
-        return params["loadings"][factor, tissue]
-    return gene_scores(params, tissue, factor)
+    (``loadings``: :func:`milage.trans_loadings.dense_loadings`), else its own
+    (:meth:`TransModel.gene_scores`)."""
+    if "loadings" in model.extras:
+        return model.extras["loadings"][factor, tissue]
+    return model.gene_scores(tissue, factor)
 
 
-def default_pairs(params: dict[str, np.ndarray], tissues: Sequence[str]) -> list[tuple[str, int]]:
+def default_pairs(model: TransModel, tissues: Sequence[str]) -> list[tuple[str, int]]:
     """Each tissue with its most active factor (numbered from 1)."""
-    return [(t, int(f) + 1) for t, f in zip(tissues, most_active_factor(params), strict=True)]
+    return [(t, int(f) + 1) for t, f in zip(tissues, most_active_factor(model), strict=True)]
 
 
-def resolve_pairs(pairs: Iterable[Sequence], params: dict[str, np.ndarray],
+def resolve_pairs(pairs: Iterable[Sequence], model: TransModel,
                   tissues: Sequence[str]) -> list[tuple[str, int]]:
     """Configured (tissue, factor from 1) pairs, checked; empty means :func:`default_pairs`."""
     pairs = [(str(t), int(f)) for t, f in pairs]
     if not pairs:
-        return default_pairs(params, tissues)
-    n_factors = (params["V"] if "V" in params else params["alpha"]).shape[1]
+        return default_pairs(model, tissues)
+    n_factors = model.n_factors
     for tissue, factor in pairs:
         if tissue not in tissues:
             raise InputError("enrichment.pairs", f"tissue {tissue!r} is not in the dataset",
@@ -176,7 +169,7 @@ def overlap_test(selected: np.ndarray, sets: GeneSets, n_genes: int) -> pd.DataF
                          "q": false_discovery_control(p, method="bh")})
 
 
-def overlap_table(params: dict[str, np.ndarray], tissues: Sequence[str], sets: GeneSets,
+def overlap_table(model: TransModel, tissues: Sequence[str], sets: GeneSets,
                   n_genes: int, top: int = 200) -> pd.DataFrame:
     """Table 1: the top genes of each tissue's most active factor against every gene set.
 
@@ -184,8 +177,8 @@ def overlap_table(params: dict[str, np.ndarray], tissues: Sequence[str], sets: G
     then the columns of :func:`overlap_test`, sorted by tissue then p.
     """
     rows = []
-    for tissue, factor in default_pairs(params, tissues):
-        chosen = top_genes(gene_scores(params, list(tissues).index(tissue), factor - 1), top)
+    for tissue, factor in default_pairs(model, tissues):
+        chosen = top_genes(model.gene_scores(list(tissues).index(tissue), factor - 1), top)
         table = overlap_test(chosen, sets, n_genes)
         table.insert(0, "n_top", len(chosen))
         table.insert(0, "factor", factor)
@@ -363,7 +356,7 @@ def mtgsea_pair(scores: np.ndarray, sets: GeneSets, n_permutations: int,
     return pd.concat(tables, ignore_index=True)
 
 
-def mtgsea_table(params: dict[str, np.ndarray], tissues: Sequence[str], sets: GeneSets,
+def mtgsea_table(model: TransModel, tissues: Sequence[str], sets: GeneSets,
                  pairs: Iterable[Sequence] = (), n_permutations: int = 1000, seed: int = 1,
                  fdr: float = 0.1, weight: float = 1.0,
                  directions: Sequence[str] = DIRECTIONS) -> pd.DataFrame:
@@ -378,11 +371,11 @@ def mtgsea_table(params: dict[str, np.ndarray], tissues: Sequence[str], sets: Ge
     tissues = list(tissues)
     n_rankings = len({d == "absolute" for d in directions})     # +/- share one ranking
     tables = []
-    for tissue, factor in resolve_pairs(pairs, params, tissues):
+    for tissue, factor in resolve_pairs(pairs, model, tissues):
         k = tissues.index(tissue)
         rng = np.random.default_rng([seed, k, factor])
         started = time.perf_counter()
-        table = mtgsea_pair(ranking_scores(params, k, factor - 1), sets, n_permutations, rng,
+        table = mtgsea_pair(ranking_scores(model, k, factor - 1), sets, n_permutations, rng,
                             weight, directions)
         seconds = time.perf_counter() - started
         log.info("%s factor %d: %d rankings x %d permutations x %d sets in %.2f s "
@@ -396,9 +389,3 @@ def mtgsea_table(params: dict[str, np.ndarray], tissues: Sequence[str], sets: Ge
     out = pd.concat(tables, ignore_index=True)
     out["significant"] = out["fdr"] < fdr
     return out
-
-
-def read_params(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Trained parameters saved by :func:`milage.trans.save_params`."""
-    with np.load(Path(path)) as data:
-        return dict(data)

@@ -16,7 +16,7 @@ from milage import cis
 from milage.errors import InputError
 from milage.files import atomic_output, file_names, gzip_text, read_table
 from milage.genotypes import read_genotypes
-from milage.trans import load_params
+from milage.trans_models import TransModel
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,10 @@ def predict_expression(prepared: str | os.PathLike, weights: str | os.PathLike,
     snps = read_table(prepared / "snps.tsv.gz", dtype={"chrom": str})
     genes = read_table(prepared / "genes.tsv", dtype={"chrom": str})
     tissues = list(dict.fromkeys(read_table(prepared / "samples.tsv")["tissue"]))
-    trans_model, arrays = load_params(params)
+    model = TransModel.load(params)
     samples, x = read_model_snps(genotypes, snps)
-    z = ((x - arrays["snp_mean"]) / arrays["snp_sd"]).astype(np.float32)
-    trans = ops.convert_to_numpy(trans_model(z, training=False))      # individuals x K x J
+    z = ((x - model.extras["snp_mean"]) / model.extras["snp_sd"]).astype(np.float32)
+    trans = ops.convert_to_numpy(model.network()(z, training=False))  # individuals x K x J
     weights, intercepts = pd.read_parquet(weights), pd.read_parquet(intercepts)
     snp_idx, gene_idx = pd.Index(snps["snp_id"]), pd.Index(genes["gene_id"])
     Path(out).mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ The trans part alone is simulated with the ML generative model (linear factors) 
 generative model (sigmoid factors), unlike the reference simulator with noise and with LD
 genotypes (:func:`milage.sim_cohort.simulate_dosages`), and about half of the
 (individual, tissue) samples missing, as in GTEx. Each dataset is solved by the ML and by
-the NN model with the same initialisation procedure (:mod:`milage.init`), the same
+the NN model with the same initialisation procedure (:mod:`milage.trans_init`), the same
 training settings and the same epochs budget; both are scored by the test VE at their
 best-validation epoch, beside the oracle VE of the planted signal.
 
@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from milage.evaluate import SPLITS, sst_by_split
-from milage.init import InitSettings
 from milage.prepare import split_individuals
 from milage.sim_cohort import centred_variance, factor_effects, factors, simulate_dosages
-from milage.train import TrainSettings, fit_model
-from milage.trans import TransData, split_ve, standardise
+from milage.trans_data import TransData, split_ve, standardise
+from milage.trans_init import InitSettings
+from milage.trans_train import TrainSettings, fit_model
 
 GENERATORS = ("ml", "nn")
 SOLVERS = ("ml", "nn")

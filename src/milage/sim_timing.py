@@ -27,7 +27,8 @@ import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
 from milage.errors import MilageError  # noqa: E402
-from milage.models import build_model, make_optimizer  # noqa: E402
+from milage.trans_models import NN  # noqa: E402
+from milage.trans_network import make_optimizer  # noqa: E402
 
 # The real data of the paper's scale (GTEx v8 as prepared here): SNPs, genes, tissues
 REAL = {"S": 2_445_192, "J": 19_425, "K": 28}
@@ -84,9 +85,9 @@ def step_data(S: int, J: int, K: int, T: int, I: int, seed: int = 0):  # noqa: E
 class NumpyNN:
     """The NN step in NumPy: forward, masked loss, backward, proximal Adam.
 
-    The loss is that of :class:`milage.models.TransModel`: half the squared error summed
+    The loss is that of :class:`milage.trans_network.Network`: half the squared error summed
     over genes, averaged over the observed samples. ``p`` holds alpha (S x T), a (T),
-    beta (T x K x J) and b (K x J); L1 penalties as in :class:`milage.models.ProximalAdam`.
+    beta (T x K x J) and b (K x J); L1 penalties as in :class:`milage.trans_network.ProximalAdam`.
     """
 
     def __init__(self, S: int, J: int, K: int, T: int, lr: float = 1e-3, b1: float = 0.9,  # noqa: N803
@@ -177,7 +178,7 @@ def keras_step_seconds(shape: Shape, device: str, repeats: int, jit: bool) -> fl
     ("cpu" or "gpu")."""
     x, y, mask = step_data(**shape.as_dict())
     with keras.device(f"{device}:0"):
-        model = build_model("nn", shape.S, shape.K, shape.J, shape.T)
+        model = NN.zeros(shape.S, shape.K, shape.J, shape.T).network()
         model.compile(optimizer=make_optimizer("adam", 1e-3, L1), jit_compile=jit)
         xt, yt, mt = (ops.convert_to_tensor(v) for v in (x, y, mask))
         return timed(lambda: model.train_on_batch(xt, (yt, mt)), repeats)

@@ -126,7 +126,7 @@ A = config["analysis"]
 
 
 def trans_init_settings(**overrides):
-    """Settings of milage.init.InitSettings from the config's trans section."""
+    """Settings of milage.trans_init.InitSettings from the config's trans section."""
     t = config["trans"]
     return {
         **t["init"],
@@ -137,7 +137,7 @@ def trans_init_settings(**overrides):
 
 
 def trans_train_settings():
-    """Settings of milage.train.TrainSettings from the config's trans section."""
+    """Settings of milage.trans_train.TrainSettings from the config's trans section."""
     return {**config["trans"]["train"], "seed": config["seed"]}
 
 
@@ -197,13 +197,13 @@ def sim_study_settings():
 
 
 def sim_init_settings():
-    """Settings of milage.init.InitSettings for both solvers of the simulation study."""
+    """Settings of milage.trans_init.InitSettings for both solvers of the simulation study."""
     f = config["simulation"]["fig2"]
     return {**f["init"], "n_factors": f["data"]["n_factors"], "seed": config["seed"]}
 
 
 def sim_train_settings():
-    """Settings of milage.train.TrainSettings for both solvers of the simulation study."""
+    """Settings of milage.trans_train.TrainSettings for both solvers of the simulation study."""
     return {**config["simulation"]["fig2"]["train"], "seed": config["seed"]}
 
 

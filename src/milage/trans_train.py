@@ -19,20 +19,14 @@ import keras
 import numpy as np
 import pandas as pd
 
+from milage.config import per_model
 from milage.errors import MilageError
 from milage.files import atomic_output
-from milage.guards import check_array
-from milage.init import (
-    InitSettings,
-    initialise,
-    least_squares_beta,
-    live_factors,
-    per_model,
-    relaxed_beta,
-    training_samples,
-)
-from milage.models import TransModel, build_model, make_optimizer
-from milage.trans import PARAMS_FIX, TransData, predict_samples, set_params, split_ve
+from milage.trans_data import TransData, predict_samples, score, split_ve
+from milage.trans_init import InitSettings
+from milage.trans_loadings import refit_beta
+from milage.trans_models import model_class
+from milage.trans_network import Network, make_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +48,7 @@ class TrainSettings:
     seed: int = 1
 
 
-def model_l1(l1: dict, model: TransModel) -> dict[str, float]:
+def model_l1(l1: dict, model: Network) -> dict[str, float]:
     """The L1 penalty of each penalised variable of ``model``: the configured number, or
     the model's own entry where the configuration gives one per model (a linear factor's
     scale differs from a sigmoid's, so ML's alpha wants a smaller penalty than NN's)."""
@@ -80,14 +74,14 @@ class _State:
     """Everything a resumed run needs besides the weights: epoch, history, best weights;
     and the splits whose VE the history records."""
 
-    def __init__(self, model: TransModel, splits: tuple[str, ...] = ("train", "valid")):
+    def __init__(self, model: Network, splits: tuple[str, ...] = ("train", "valid")):
         self.splits = splits
         self.epoch, self.wait, self.best = 0, 0, -np.inf
         self.best_weights = model.get_weights()
         self.history: list[dict] = []
 
 
-def _fingerprint(model: TransModel, data: TransData, s: TrainSettings) -> str:
+def _fingerprint(model: Network, data: TransData, s: TrainSettings) -> str:
     """What a checkpoint must match to be resumed: model, settings, and the data (their
     initial weights and a checksum of the residuals)."""
     weights = sum(float(np.abs(w).sum()) for w in model.get_weights())
@@ -123,7 +117,7 @@ def _restore(path: Path, model, optimizer, state: _State, fingerprint: str) -> b
     return True
 
 
-def _check_finite(loss: float, model: TransModel, epoch: int) -> None:
+def _check_finite(loss: float, model: Network, epoch: int) -> None:
     bad = [v.name for v in model.weights if not np.isfinite(np.asarray(v)).all()]
     if not np.isfinite(loss) or bad:
         raise MilageError(f"training of {model.name} diverged at epoch {epoch} (loss {loss}, "
@@ -132,7 +126,7 @@ def _check_finite(loss: float, model: TransModel, epoch: int) -> None:
                           "were written")
 
 
-def train(model: TransModel, data: TransData, s: TrainSettings,
+def train(model: Network, data: TransData, s: TrainSettings,
           checkpoint: str | os.PathLike | None = None,
           splits: tuple[str, ...] = ("train", "valid")) -> pd.DataFrame:
     """Train ``model`` (initialised) in place; return the history (epoch, loss, ve per split).
@@ -166,14 +160,14 @@ def train(model: TransModel, data: TransData, s: TrainSettings,
     return pd.DataFrame(state.history)
 
 
-def _record(model: TransModel, data: TransData, state: _State, loss: float) -> None:
+def _record(model: Network, data: TransData, state: _State, loss: float) -> None:
     """Append the epoch's VE per split; track the best validation VE."""
     ve = split_ve(data, predict_samples(model, data), state.splits)
     state.history.append({"epoch": state.epoch, "loss": loss,
                           **{f"ve_{k}": v for k, v in ve.items()}})
-    score = _score(ve)
-    if score > state.best:
-        state.best, state.wait, state.best_weights = score, 0, model.get_weights()
+    best = score(ve)
+    if best > state.best:
+        state.best, state.wait, state.best_weights = best, 0, model.get_weights()
     else:
         state.wait += 1
     log.info("epoch %d loss %.5f %s", state.epoch, loss,
@@ -183,60 +177,13 @@ def _record(model: TransModel, data: TransData, state: _State, loss: float) -> N
 def fit_model(kind: str, data: TransData, cis_windows: np.ndarray, init_settings: InitSettings,
               settings: TrainSettings, checkpoint: str | os.PathLike | None = None,
               splits: tuple[str, ...] = ("train", "valid")):
-    """Initialise and train a model of ``kind``; return (model, history) (``splits``: see
+    """Initialise the model of ``kind`` (a registered name, :mod:`milage.trans_models`) and
+    train its network; then, for a model whose loadings are refitted given its factors,
+    refit them. Returns the trained network and the history (``splits``: see
     :func:`train`)."""
-    model = build_model(kind, data.genotypes.shape[1], data.sample_of.shape[1],
-                        data.residuals.shape[1], init_settings.n_factors)
-    set_params(model, initialise(kind, data, cis_windows, init_settings))
-    history = train(model, data, settings, checkpoint, splits)
-    if settings.refit_lambdas and "beta" in model.penalised:
-        refit_beta(model, data, settings.refit_lambdas)
-    return model, history
-
-
-def refit_beta(model: TransModel, data: TransData, lambdas) -> None:
-    """Refit beta and b of a trained ML/NN model given its factors: the relaxed group-LASSO
-    (:func:`milage.init.relaxed_beta`) at each penalty; keep whichever of these and the
-    trained loadings has the best validation VE. Gradient training with a small L1 leaves
-    beta dense and shrunk; given the factors, beta is a convex problem solved exactly here."""
-    f = training_factors(model, data)
-    samples = training_samples(data)
-    best = (_valid_ve(model, data), "trained", model.get_weights())
-    for lam in lambdas:
-        beta, b = relaxed_beta(f, samples, data.sample_of.shape[1], lam)
-        model.beta.assign(beta.astype("float32"))
-        model.b.assign(b.astype("float32"))
-        ve = _valid_ve(model, data)
-        log.info("refit of beta at lambda %g: valid VE %.4f", lam, ve)
-        if ve > best[0]:
-            best = (ve, f"lambda {lam:g}", model.get_weights())
-    model.set_weights(best[2])
-    log.info("beta kept: %s (valid VE %.4f)", best[1], best[0])
-
-
-def training_factors(model: TransModel, data: TransData) -> np.ndarray:
-    """The model's factors of the training individuals (individuals x factors), float64."""
-    x = data.genotypes[data.rows("train")]
-    return keras.ops.convert_to_numpy(model.factors(x)).astype(np.float64)
-
-
-def dense_loadings(model: TransModel, data: TransData) -> np.ndarray:
-    """Every gene's least-squares loading on every live factor given the trained factors,
-    factors x tissues x genes (float32; TM too, where it estimates V[j, t] * W[k, t]).
-    Table 2 ranks all genes by these: the model's own loadings are sparse, and a GSEA
-    running sum weighted by them (weight 1) is degenerate when most genes score zero."""
-    f = training_factors(model, data)
-    support = np.repeat(live_factors(f)[:, None], data.residuals.shape[1], axis=1)
-    beta, _ = least_squares_beta(f, training_samples(data), data.sample_of.shape[1], support)
-    check_array(beta, f"{model.name} least-squares loadings", ("factor", "tissue", "gene"),
-                data.labels, PARAMS_FIX)
-    return beta.astype(np.float32)
-
-
-def _valid_ve(model: TransModel, data: TransData) -> float:
-    return _score(split_ve(data, predict_samples(model, data), ("train", "valid")))
-
-
-def _score(ve: dict[str, float]) -> float:
-    """The VE model selection maximises: validation, or training without a validation split."""
-    return ve.get("valid", ve["train"])
+    cls = model_class(kind)
+    network = cls.initialise(data, cis_windows, init_settings).network()
+    history = train(network, data, settings, checkpoint, splits)
+    if settings.refit_lambdas and cls.refits_loadings:
+        refit_beta(network, data, settings.refit_lambdas)
+    return network, history

@@ -1,19 +1,19 @@
-"""The trans models ML, NN and TM as Keras 3 models (``keras.ops`` only, so any backend runs
+"""The trans models' networks as Keras 3 models (``keras.ops`` only, so any backend runs
 them), and optimizers that apply the L1 penalties by an exact proximal step.
 
-Every model maps standardised genotypes (batch x SNPs) to the trans part of expression
-(batch x tissues x genes); the cis part is fitted before and frozen, so the models train on
-cis residuals. Parameters are named as in the paper: alpha (SNPs x factors), a (factors),
-beta (factors x tissues x genes) and b (tissues x genes) for ML/NN; V (genes x factors),
-W (tissues x factors) and d (genes) for TM.
+Every network maps standardised genotypes (batch x SNPs) to the trans part of expression
+(batch x tissues x genes); the cis part is fitted before and frozen, so the networks train
+on cis residuals. A network is built by its model (:mod:`milage.trans_models`, which owns
+the parameters' names and meaning) and its variables carry those names: alpha (SNPs x
+factors), a (factors), beta (factors x tissues x genes) and b (tissues x genes) for the
+factor networks (ML, NN); V (genes x factors), W (tissues x factors) and d (genes) for the
+tensor network (TM).
 """
 
 from __future__ import annotations
 
 import keras
 from keras import ops
-
-MODELS = ("ml", "nn", "tm")
 
 
 def _fused(kernel):
@@ -33,9 +33,11 @@ def _read(x):
     return ops.cast(x, x.dtype)
 
 
-class TransModel(keras.Model):
-    """Genotypes -> factors F (T) -> trans expression, a linear map of the factors that
-    subclasses define by ``linear_parts``.
+class Network(keras.Model):
+    """Genotypes -> factors F (T) = activation(X alpha + a) -> trans expression, a linear
+    map of the factors that subclasses define by ``linear_parts``. ``activation`` is
+    "linear" or the name of a ``keras.ops`` function ("sigmoid", "tanh"); ``penalised``
+    names the variables the L1 penalties apply to (given by the model).
 
     ``compute_loss`` is half the squared error summed over genes and averaged over the
     observed (individual, tissue) samples of the batch: ``y`` is (residuals, mask) with
@@ -45,12 +47,10 @@ class TransModel(keras.Model):
     (:func:`masked_loss`, which fuses the loss with its gradient).
     """
 
-    activation = "linear"
-    penalised: tuple[str, ...] = ()
-    axes: dict[str, tuple[str, ...]] = {"alpha": ("SNP", "factor"), "a": ("factor",)}
-
-    def __init__(self, n_snps: int, n_tissues: int, n_genes: int, n_factors: int, **kwargs):
+    def __init__(self, n_snps: int, n_tissues: int, n_genes: int, n_factors: int, *,
+                 activation: str = "linear", penalised: tuple[str, ...] = (), **kwargs):
         super().__init__(**kwargs)
+        self.activation, self.penalised = activation, tuple(penalised)
         self.shape_ = (n_snps, n_tissues, n_genes, n_factors)
         self.alpha = self.add_weight((n_snps, n_factors), initializer="zeros", name="alpha")
         self.a = self.add_weight((n_factors,), initializer="zeros", name="a")
@@ -58,7 +58,7 @@ class TransModel(keras.Model):
     def factors(self, x):
         """Individual factors F (batch x factors)."""
         pre = ops.matmul(x, self.alpha) + self.a
-        return ops.sigmoid(pre) if self.activation == "sigmoid" else pre
+        return pre if self.activation == "linear" else getattr(ops, self.activation)(pre)
 
     def expression(self, f):
         """Trans expression (batch x tissues x genes) of factors ``f``."""
@@ -104,16 +104,12 @@ def _scaled_error(prediction, bias, residuals, weight):
     return ops.where(ops.isnan(residuals), ops.zeros_like(error), error)
 
 
-class FactorModel(TransModel):
-    """ML (linear factors) and, with ``activation="sigmoid"``, NN:
+class FactorNetwork(Network):
+    """ML and NN (and any model of loadings per tissue):
     trans[i, k, j] = sum_t F[i, t] beta[t, k, j] + b[k, j]."""
 
-    penalised = ("alpha", "beta")
-    axes = {**TransModel.axes, "beta": ("factor", "tissue", "gene"), "b": ("tissue", "gene")}
-
-    def __init__(self, n_snps, n_tissues, n_genes, n_factors, activation="linear", **kwargs):
+    def __init__(self, n_snps, n_tissues, n_genes, n_factors, **kwargs):
         super().__init__(n_snps, n_tissues, n_genes, n_factors, **kwargs)
-        self.activation = activation
         self.beta = self.add_weight((n_factors, n_tissues, n_genes), initializer="zeros",
                                     name="beta")
         self.b = self.add_weight((n_tissues, n_genes), initializer="zeros", name="b")
@@ -124,12 +120,8 @@ class FactorModel(TransModel):
         return f, ops.reshape(self.beta, (n_factors, n_tissues * n_genes)), self.b
 
 
-class TensorModel(TransModel):
+class TensorNetwork(Network):
     """TM: trans[i, k, j] = sum_t F[i, t] W[k, t] V[j, t] + d[j]."""
-
-    penalised = ("alpha", "V", "W")
-    axes = {**TransModel.axes, "V": ("gene", "factor"), "W": ("tissue", "factor"),
-            "d": ("gene",)}
 
     def __init__(self, n_snps, n_tissues, n_genes, n_factors, **kwargs):
         super().__init__(n_snps, n_tissues, n_genes, n_factors, **kwargs)
@@ -141,17 +133,6 @@ class TensorModel(TransModel):
         """(F[i, t] W[k, t] as (batch x tissues) x factors, V transposed, d)."""
         rows = ops.reshape(f[:, None, :] * self.W[None, :, :], (-1, self.shape_[3]))
         return rows, ops.transpose(self.V), self.d
-
-
-def build_model(kind: str, n_snps: int, n_tissues: int, n_genes: int,
-                n_factors: int) -> TransModel:
-    """A model of one kind: "ml", "nn" or "tm"."""
-    if kind == "tm":
-        return TensorModel(n_snps, n_tissues, n_genes, n_factors, name="tm")
-    if kind in ("ml", "nn"):
-        return FactorModel(n_snps, n_tissues, n_genes, n_factors, name=kind,
-                           activation="sigmoid" if kind == "nn" else "linear")
-    raise ValueError(f"model must be one of {MODELS}, not {kind!r}")
 
 
 def soft_threshold(v, threshold):

@@ -1,4 +1,4 @@
-"""What the trans models train on, their predictions, and their parameters on disk.
+"""What the trans models train on, and their predictions and variance explained.
 
 The data stay compact: cis residuals as samples x genes, plus a table ``sample_of``
 (individuals x tissues) giving each observed sample's row. A mini-batch gathers the dense
@@ -7,18 +7,13 @@ batch x tissues x genes block and its mask; no dense tensor of the whole cohort 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 from keras import ops
 
 from milage.dataset import Dataset
 from milage.evaluate import SPLITS, split_sst
-from milage.files import atomic_output
-from milage.guards import check_array
-from milage.models import TransModel, build_model
 
 
 @dataclass
@@ -74,10 +69,10 @@ def trans_data(ds: Dataset, residuals: np.ndarray, permute_seed: int | None = No
 PREDICT_BATCH_VALUES = 2**21   # predicted values per batch, at least 64 individuals
 
 
-def predict_samples(model: TransModel, data: TransData,
+def predict_samples(model, data: TransData,
                     batch_size: int | None = None) -> np.ndarray:
-    """Trans predictions for every sample (samples x genes), batched over individuals
-    (``batch_size``; default: 64, or more while a batch stays within
+    """Trans predictions of a network for every sample (samples x genes), batched over
+    individuals (``batch_size``; default: 64, or more while a batch stays within
     ``PREDICT_BATCH_VALUES`` predicted values, so small models are not called per row)."""
     n_cells = data.sample_of.shape[1] * data.residuals.shape[1]      # tissues x genes
     batch_size = batch_size or max(64, PREDICT_BATCH_VALUES // n_cells)
@@ -103,72 +98,11 @@ def split_ve(data: TransData, trans_pred: np.ndarray,
     return out
 
 
-PARAMS_FIX = ("lower trans.train.learning_rate or raise the L1 penalties (trans.train.l1); "
-              "check the cohort's size and the tissues' sample counts")
+def score(ve: dict[str, float]) -> float:
+    """The VE model selection maximises: validation, or training without a validation split."""
+    return ve.get("valid", ve["train"])
 
 
-def save_params(model: TransModel, data: TransData, path: str | os.PathLike,
-                **annotations) -> None:
-    """The model's parameters by name, with SNP moments and any annotations, as .npz.
-    Stops (:mod:`milage.guards`) before writing a parameter that is non-finite or absurd."""
-    arrays = {v.name: ops.convert_to_numpy(v) for v in model.weights}
-    for name, values in arrays.items():
-        check_array(values, f"{model.name} parameter {name}", model.axes[name], data.labels,
-                    PARAMS_FIX)
-    arrays.update(kind=np.array(model.name), snp_mean=data.snp_mean, snp_sd=data.snp_sd,
-                  **{k: np.asarray(v) for k, v in annotations.items()})
-    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-
-
-def load_params(path: str | os.PathLike) -> tuple[TransModel, dict[str, np.ndarray]]:
-    """The model saved by :func:`save_params`, and every array of the file."""
-    arrays = dict(np.load(path, allow_pickle=False))
-    n_snps, n_factors = arrays["alpha"].shape
-    n_tissues, n_genes = (arrays["W"].shape[0], arrays["V"].shape[0]) if "V" in arrays \
-        else arrays["b"].shape
-    model = build_model(str(arrays["kind"]), n_snps, n_tissues, n_genes, n_factors)
-    set_params(model, arrays)
-    return model, arrays
-
-
-def set_params(model: TransModel, params: dict[str, np.ndarray]) -> None:
-    """Assign the model's variables from arrays keyed by variable name."""
-    for v in model.weights:
-        v.assign(np.asarray(params[v.name], dtype="float32"))
-
-
-def trans_eqtls(params: dict[str, np.ndarray], snps, genes, tissues: list[str],
-                top: int = 5) -> pd.DataFrame:
-    """SNPs with non-zero alpha, one row per (factor, SNP), with the factor's top genes and
-    tissues by |beta| (|V| and |W| for TM). Factors are numbered from 1."""
-    alpha = params["alpha"]                                    # SNPs x factors
-    snp_row, factor = np.nonzero(alpha)
-    if "V" in params:
-        gene_w, tissue_w = np.abs(params["V"]).T, np.abs(params["W"]).T   # factors x ...
-    else:
-        gene_w, tissue_w = (np.abs(params["beta"]).sum(axis=1),
-                            np.abs(params["beta"]).sum(axis=2))
-    names = np.asarray(genes["gene_id"])
-
-    def tops(w, labels):
-        best = np.argsort(-w, axis=1, kind="stable")[:, :top]
-        return [",".join(labels[b[w[t, b] > 0]]) for t, b in enumerate(best)]
-
-    top_genes, top_tissues = tops(gene_w, names), tops(tissue_w, np.asarray(tissues))
-    table = snps.iloc[snp_row][["snp_id", "chrom", "pos"]].reset_index(drop=True)
-    table.insert(0, "factor", factor + 1)
-    table["alpha"] = alpha[snp_row, factor]
-    table["top_genes"] = [top_genes[t] for t in factor]
-    table["top_tissues"] = [top_tissues[t] for t in factor]
-    order = np.lexsort((-table["alpha"].abs().to_numpy(), table["factor"].to_numpy()))
-    return table.iloc[order].reset_index(drop=True)
-
-
-def permutation_fdr(n_called: int, permuted_calls: list[int]) -> pd.DataFrame:
-    """Empirical FDR of the trans-eQTL calls: mean number called on permuted genotypes over
-    the number called on the real ones (capped at 1)."""
-    mean = float(np.mean(permuted_calls)) if permuted_calls else np.nan
-    fdr = min(1.0, mean / n_called) if n_called else np.nan
-    return pd.DataFrame({"n_called": [n_called], "n_permutations": [len(permuted_calls)],
-                         "mean_called_permuted": [mean], "empirical_fdr": [fdr]})
+def validation_score(model, data: TransData) -> float:
+    """:func:`score` of a network's predictions."""
+    return score(split_ve(data, predict_samples(model, data), ("train", "valid")))

@@ -1,5 +1,6 @@
 """Initialisation of the trans models (paper section 2.3, steps 3-9 and 2.3.2), on cis
-residuals of the training individuals.
+residuals of the training individuals; each model (:mod:`milage.trans_models`) calls the
+recipe of its kind.
 
 ML/NN: PCA of the samples x genes residual matrix; factors averaged per individual; for NN
 scaled into [0.1, 0.9] and passed through the logit; beta by the multi-tissue group-LASSO
@@ -11,6 +12,7 @@ then alpha as for ML.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,8 +21,9 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import Lasso
 
 from milage.cis import MultiTissueGroupLasso
+from milage.config import per_model
 from milage.errors import MilageError
-from milage.trans import TransData
+from milage.trans_data import TransData
 
 CANDIDATES = ("none", "cis_of_active_genes", "all")
 RANK1_FLOOR = 0.05   # of TM's rank-1 updates' curvatures, relative to the median one
@@ -37,17 +40,6 @@ class InitSettings:
     v_lambda: float = 0.005         # LASSO penalty of V (TM)
     als_iterations: int = 50        # rank-1 factorisation sweeps (TM)
     seed: int = 1
-
-
-def per_model(value: float | dict[str, float], model: str, key: str) -> float:
-    """A setting given as one number for every model or as a mapping {model: number}:
-    ``model``'s value (``key`` names the setting in errors)."""
-    if not isinstance(value, dict):
-        return float(value)
-    if model not in value:
-        raise MilageError(f"{key} gives no value for model {model!r}. Fix: give one for "
-                          "each model, or one number for all")
-    return float(value[model])
 
 
 @dataclass
@@ -97,63 +89,6 @@ def init_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int, lam: float):
     for j in range(n_genes):
         fit = MultiTissueGroupLasso(lam, tol=1e-6).fit(f, y[:, :, j])
         beta[:, :, j], b[:, j] = fit.coef_.T, fit.intercept_
-    return beta, b
-
-
-def relaxed_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int, lam: float):
-    """Relaxed group-LASSO of beta: the group-LASSO of :func:`init_beta` (penalty on the
-    standardised factors) selects each gene's factors, then :func:`least_squares_beta` on
-    them removes the LASSO's shrinkage. Returns beta (factors x tissues x genes) and b
-    (tissues x genes)."""
-    live = live_factors(f)
-    sd = f.std(axis=0)
-    support = np.zeros((f.shape[1], n_tissues, samples.residuals.shape[1]), dtype=bool)
-    if live.any():
-        support[live] = init_beta(f[:, live] / sd[live], samples, n_tissues, lam)[0] != 0
-    return least_squares_beta(f, samples, n_tissues, support.any(axis=1))
-
-
-def live_factors(f: np.ndarray) -> np.ndarray:
-    """Factors that vary. One that barely does (alpha all zero, or a saturated sigmoid) is
-    left to the intercept: unshrunk least squares would give it huge, noisy loadings."""
-    sd = f.std(axis=0)
-    return sd > max(0.01 * sd.max(), 1e-6 * np.abs(f).max())
-
-
-def least_squares_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int,
-                       support: np.ndarray):
-    """Unpenalised least-squares loadings given the factors f (individuals x factors): per
-    (gene, tissue), the residuals regressed on an intercept and the gene's factors
-    (``support``: factors x genes, True where a factor is used), over the gene's observed
-    samples. Returns beta (factors x tissues x genes, zero off the support) and b (tissues x
-    genes)."""
-    design = np.column_stack([np.ones(len(f)), f])                     # individuals x (1 + T)
-    d = design[samples.individual]                                      # samples x (1 + T)
-    missing = np.isnan(samples.residuals)
-    y = np.where(missing, 0.0, samples.residuals)
-    gram = np.zeros((n_tissues, d.shape[1], d.shape[1]))                # per tissue
-    rhs = np.zeros((n_tissues, d.shape[1], y.shape[1]))
-    for k in range(n_tissues):
-        rows = samples.tissue == k
-        gram[k], rhs[k] = d[rows].T @ d[rows], d[rows].T @ y[rows]
-    beta = np.zeros((f.shape[1], n_tissues, support.shape[1]))
-    b = np.zeros((n_tissues, support.shape[1]))
-    # one batched solve per distinct support (all genes at once for dense loadings)
-    patterns, group = np.unique(support.T, axis=0, return_inverse=True)
-    for g, pattern in enumerate(patterns):
-        genes = np.nonzero(group.ravel() == g)[0]
-        keep = np.concatenate([[0], 1 + np.nonzero(pattern)[0]])
-        sub = gram[:, keep[:, None], keep] + 1e-8 * np.eye(len(keep))
-        coef = np.linalg.solve(sub, rhs[:, keep][:, :, genes])         # tissues x keep x genes
-        b[:, genes] = coef[:, 0]
-        beta[np.ix_(keep[1:] - 1, np.arange(n_tissues), genes)] = coef[:, 1:].transpose(1, 0, 2)
-    for j in np.nonzero(missing.any(axis=0))[0]:     # genes with missing cells: their own Gram
-        keep = np.concatenate([[0], 1 + np.nonzero(support[:, j])[0]])
-        for k in range(n_tissues):
-            rows = (samples.tissue == k) & ~missing[:, j]
-            dk = d[rows][:, keep]
-            coef = np.linalg.solve(dk.T @ dk + 1e-8 * np.eye(len(keep)), dk.T @ y[rows, j])
-            b[k, j], beta[keep[1:] - 1, k, j] = coef[0], coef[1:]
     return beta, b
 
 
@@ -229,9 +164,10 @@ def init_alpha(x: np.ndarray, target: np.ndarray, active: np.ndarray, cis_window
     return alpha, a
 
 
-def initialise(kind: str, data: TransData, cis_windows: np.ndarray,
-               s: InitSettings) -> dict[str, np.ndarray]:
-    """Initial parameters of model ``kind`` keyed by variable name (see milage.models)."""
+def _start(data: TransData, s: InitSettings):
+    """What every model's initialisation starts from: the training samples, their PCA
+    scores, the training individuals' genotypes, and the numbers of training individuals
+    and tissues."""
     samples = training_samples(data)
     n_train, n_tissues = len(data.rows("train")), data.sample_of.shape[1]
     most = min(n_train, samples.residuals.shape[1])
@@ -240,19 +176,41 @@ def initialise(kind: str, data: TransData, cis_windows: np.ndarray,
                           f"training individuals and {samples.residuals.shape[1]} genes. Fix: "
                           f"set trans.n_factors to at most {most}")
     scores = pca_scores(samples, s.n_factors, s.seed)
-    x = data.genotypes[data.rows("train")]
-    if kind == "tm":
-        f, w = rank1_factors(scores, samples, n_train, n_tissues, s.als_iterations)
-        v, d = init_v(f, w, samples, s.v_lambda)
-        alpha, a = init_alpha(x, f, v != 0, cis_windows, s)
-        return {"alpha": alpha, "a": a, "V": v, "W": w, "d": d}
-    f = individual_means(scores, samples.individual, n_train)
-    if kind == "nn":      # sigmoid outputs: into [0.1, 0.9], the logit is alpha's target
-        f = scale_unit(f)
-        target = logit(f)
-    else:                 # linear factors: standardised
-        f = target = (f - f.mean(axis=0)) / np.where(f.std(axis=0) > 0, f.std(axis=0), 1.0)
+    return samples, scores, data.genotypes[data.rows("train")], n_train, n_tissues
+
+
+def factor_params(data: TransData, cis_windows: np.ndarray, s: InitSettings, model: str,
+                  target: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]):
+    """Initial alpha, a, beta, b of a factor model (ML, NN): PCA scores averaged per
+    individual, mapped by ``target`` to the factors and alpha's LASSO target (the model's
+    activation decides: standardised for linear factors, logit of [0.1, 0.9] for sigmoid
+    ones); beta by the group-LASSO (``beta_lambda``, ``model``'s entry)."""
+    samples, scores, x, n_train, n_tissues = _start(data, s)
+    f, goal = target(individual_means(scores, samples.individual, n_train))
     beta, b = init_beta(f, samples, n_tissues,
-                        per_model(s.beta_lambda, kind, "trans.init.beta_lambda"))
-    alpha, a = init_alpha(x, target, (beta != 0).any(axis=1).T, cis_windows, s)
+                        per_model(s.beta_lambda, model, "trans.init.beta_lambda"))
+    alpha, a = init_alpha(x, goal, (beta != 0).any(axis=1).T, cis_windows, s)
     return {"alpha": alpha, "a": a, "beta": beta, "b": b}
+
+
+def tensor_params(data: TransData, cis_windows: np.ndarray, s: InitSettings):
+    """Initial alpha, a, V, W, d of the tensor model (TM): masked rank-1 factorisations of
+    the PCA scores for F and W, LASSO for V, then alpha as for the factor models."""
+    samples, scores, x, n_train, n_tissues = _start(data, s)
+    f, w = rank1_factors(scores, samples, n_train, n_tissues, s.als_iterations)
+    v, d = init_v(f, w, samples, s.v_lambda)
+    alpha, a = init_alpha(x, f, v != 0, cis_windows, s)
+    return {"alpha": alpha, "a": a, "V": v, "W": w, "d": d}
+
+
+def standardised(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Linear factors' start: standardised, and alpha's target is the same."""
+    f = (f - f.mean(axis=0)) / np.where(f.std(axis=0) > 0, f.std(axis=0), 1.0)
+    return f, f
+
+
+def sigmoid_target(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sigmoid factors' start: into [0.1, 0.9] (away from saturation); alpha's target is
+    their logit."""
+    f = scale_unit(f)
+    return f, logit(f)

@@ -1,0 +1,258 @@
+"""The trans models ML, NN and TM (paper section 2.2): one class per model, each owning its
+parameters, and one registry of them.
+
+A model is its parameters by name (NumPy arrays; ``axes`` names each one's axes) and what
+the rest of milage asks of it: how it initialises itself on cis residuals, its Keras
+network (:mod:`milage.trans_network`, built on demand, so reading a saved model needs no
+Keras), its dense loadings and the summaries the figures and tables draw, its trans-eQTL
+weights, and saving and loading itself. Code downstream asks the model and never inspects
+parameter names; a new model is a subclass registered with :func:`register`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from milage.errors import MilageError
+from milage.files import atomic_output
+from milage.guards import check_array
+
+REGISTRY: dict[str, type[TransModel]] = {}
+PARAMS_FIX = ("lower trans.train.learning_rate or raise the L1 penalties (trans.train.l1); "
+              "check the cohort's size and the tissues' sample counts")
+
+
+def register(cls: type[TransModel]) -> type[TransModel]:
+    """Add a model class to the registry under its ``name`` (a class decorator)."""
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def model_class(name: str) -> type[TransModel]:
+    """The registered model class of this name."""
+    if name not in REGISTRY:
+        raise MilageError(f"trans model {name!r} is unknown. Fix: use one of "
+                          f"{', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+class TransModel:
+    """A trans model: genotypes -> factors F = activation(X alpha + a) -> trans expression,
+    a linear map of F. Subclasses set ``name``, ``axes`` (every parameter's axes, in the
+    order of the network's variables), ``penalised``, ``network_class`` and
+    :meth:`initialise`, and say what their loadings are.
+
+    ``extras`` holds the arrays saved beside the parameters (the SNP moments of the
+    training genotypes, the dense least-squares loadings).
+    """
+
+    name = ""
+    activation = "linear"
+    axes: dict[str, tuple[str, ...]] = {"alpha": ("SNP", "factor"), "a": ("factor",)}
+    penalised: tuple[str, ...] = ("alpha",)
+    network_class = ""              # a class of milage.trans_network
+    refits_loadings = False         # loadings refitted given the factors after training
+
+    def __init__(self, params: dict[str, np.ndarray],
+                 extras: dict[str, np.ndarray] | None = None) -> None:
+        missing = [name for name in self.axes if name not in params]
+        if missing:
+            raise MilageError(f"{self.name} model: parameter(s) {missing} missing. Fix: "
+                              "rerun the trans_train rule that wrote it")
+        self.params = {name: np.asarray(params[name]) for name in self.axes}
+        self.extras = dict(extras or {})
+
+    # ---------------------------------------------------------------- shape and parts
+    @property
+    def dims(self) -> dict[str, int]:
+        """Size of each axis: SNP, factor, tissue, gene."""
+        out: dict[str, int] = {}
+        for name, axes in self.axes.items():
+            out.update(zip(axes, self.params[name].shape, strict=True))
+        return out
+
+    @property
+    def n_factors(self) -> int:
+        return self.dims["factor"]
+
+    @property
+    def alpha(self) -> np.ndarray:
+        """The SNPs' weights on the factors (SNPs x factors): non-zero rows are the model's
+        trans-eQTLs."""
+        return self.params["alpha"]
+
+    @classmethod
+    def zeros(cls, n_snps: int, n_tissues: int, n_genes: int, n_factors: int) -> TransModel:
+        """A model of this class with every parameter zero (float32)."""
+        size = {"SNP": n_snps, "tissue": n_tissues, "gene": n_genes, "factor": n_factors}
+        return cls({name: np.zeros([size[a] for a in axes], dtype=np.float32)
+                    for name, axes in cls.axes.items()})
+
+    @classmethod
+    def initialise(cls, data, cis_windows: np.ndarray, settings) -> TransModel:
+        """The paper's initialisation on the cis residuals of ``data``
+        (:mod:`milage.trans_init`)."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- network
+    def network(self):
+        """The Keras network of this model, its variables set to the parameters."""
+        from milage import trans_network
+
+        d = self.dims
+        net = getattr(trans_network, self.network_class)(
+            d["SNP"], d["tissue"], d["gene"], d["factor"], activation=self.activation,
+            penalised=self.penalised, name=self.name)
+        for v in net.weights:
+            v.assign(np.asarray(self.params[v.name], dtype="float32"))
+        return net
+
+    @staticmethod
+    def from_network(network, **extras) -> TransModel:
+        """The model of a (trained) network, with ``extras`` to save beside it."""
+        from keras import ops
+
+        return model_class(network.name)({v.name: ops.convert_to_numpy(v)
+                                          for v in network.weights}, extras)
+
+    # ---------------------------------------------------------------- on disk
+    def save(self, path: str | os.PathLike, data) -> None:
+        """The parameters by name, the model's name, the SNP moments of ``data`` (a
+        :class:`milage.trans_data.TransData`) and the extras, as .npz. Stops
+        (:mod:`milage.guards`) before writing a parameter that is non-finite or absurd."""
+        for name, values in self.params.items():
+            check_array(values, f"{self.name} parameter {name}", self.axes[name],
+                        data.labels, PARAMS_FIX)
+        arrays = {**self.params, "kind": np.array(self.name), "snp_mean": data.snp_mean,
+                  "snp_sd": data.snp_sd, **{k: np.asarray(v) for k, v in self.extras.items()}}
+        with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    @staticmethod
+    def load(path: str | os.PathLike) -> TransModel:
+        """The model :meth:`save` wrote (of the class its name is registered as)."""
+        with np.load(path, allow_pickle=False) as saved:
+            arrays = dict(saved)
+        cls = model_class(str(arrays.pop("kind")))
+        return cls({name: arrays.pop(name) for name in cls.axes if name in arrays}, arrays)
+
+    # ---------------------------------------------------------------- what is asked of it
+    def loadings(self) -> np.ndarray:
+        """Every gene's loading on every factor in every tissue (factors x tissues x genes):
+        its trans expression is sum_t F[i, t] loadings[t, k, j] plus an intercept."""
+        raise NotImplementedError
+
+    def factor_activity(self) -> np.ndarray:
+        """How active each factor is in each tissue (tissues x factors): mean |loading|."""
+        return np.abs(self.loadings()).mean(axis=2).T
+
+    def mean_loading(self) -> np.ndarray:
+        """The paper's mean loading per tissue and factor (tissues x factors)."""
+        return self.loadings().mean(axis=2).T
+
+    def tissue_representation(self) -> np.ndarray:
+        """Each tissue as one vector (tissues x features), the input of Figs 5, 6 and 8:
+        its loadings (factors x genes) flattened."""
+        beta = np.asarray(self.loadings(), dtype=float)
+        return beta.transpose(1, 0, 2).reshape(beta.shape[1], -1)
+
+    def gene_scores(self, tissue: int, factor: int) -> np.ndarray:
+        """Every gene's loading on ``factor`` in ``tissue`` (0-based)."""
+        return self.loadings()[factor, tissue]
+
+    def eqtl_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """How much each gene (factors x genes) and each tissue (factors x tissues) carries
+        a factor: the trans-eQTL table lists each factor's top ones."""
+        size = np.abs(self.loadings())
+        return size.sum(axis=1), size.sum(axis=2)
+
+    def tissue_activation(self) -> np.ndarray:
+        """Tissues x factors activation of a model that has one (Fig 7)."""
+        raise MilageError(f"the {self.name} model has no tissue activation. Fix: draw Fig 7 "
+                          "for TM")
+
+
+class FactorModel(TransModel):
+    """trans[i, k, j] = sum_t F[i, t] beta[t, k, j] + b[k, j]: loadings of their own in every
+    tissue. ``start`` names the function of :mod:`milage.trans_init` that turns the PCA's
+    per-individual scores into the initial factors and alpha's LASSO target."""
+
+    axes = {**TransModel.axes, "beta": ("factor", "tissue", "gene"), "b": ("tissue", "gene")}
+    penalised = ("alpha", "beta")
+    network_class = "FactorNetwork"
+    refits_loadings = True
+    start = "standardised"
+
+    @classmethod
+    def initialise(cls, data, cis_windows, settings) -> TransModel:
+        from milage import trans_init
+
+        return cls(trans_init.factor_params(data, cis_windows, settings, cls.name,
+                                            getattr(trans_init, cls.start)))
+
+    def loadings(self) -> np.ndarray:
+        return self.params["beta"]
+
+
+@register
+class ML(FactorModel):
+    """ML: linear factors, F = X alpha + a."""
+
+    name = "ml"
+
+
+@register
+class NN(FactorModel):
+    """NN: a one-hidden-layer network, F = sigmoid(X alpha + a)."""
+
+    name = "nn"
+    activation = "sigmoid"
+    start = "sigmoid_target"
+
+
+@register
+class TM(TransModel):
+    """TM, the tensor model: trans[i, k, j] = sum_t F[i, t] W[k, t] V[j, t] + d[j], linear
+    factors with one gene loading V and one tissue activation W each."""
+
+    name = "tm"
+    axes = {**TransModel.axes, "V": ("gene", "factor"), "W": ("tissue", "factor"),
+            "d": ("gene",)}
+    penalised = ("alpha", "V", "W")
+    network_class = "TensorNetwork"
+
+    @classmethod
+    def initialise(cls, data, cis_windows, settings) -> TransModel:
+        from milage import trans_init
+
+        return cls(trans_init.tensor_params(data, cis_windows, settings))
+
+    def loadings(self) -> np.ndarray:
+        return np.einsum("jt,kt->tkj", self.params["V"], self.params["W"])
+
+    def factor_activity(self) -> np.ndarray:
+        """|W| times the mean |V| over genes."""
+        return np.abs(self.params["W"]) * np.abs(self.params["V"]).mean(axis=0)
+
+    def mean_loading(self) -> np.ndarray:
+        """W times the mean of V over genes."""
+        return self.params["W"] * self.params["V"].mean(axis=0)
+
+    def tissue_representation(self) -> np.ndarray:
+        """Each tissue's row of W."""
+        return np.asarray(self.params["W"], dtype=float)
+
+    def gene_scores(self, tissue: int, factor: int) -> np.ndarray:
+        return self.params["V"][:, factor] * self.params["W"][tissue, factor]
+
+    def eqtl_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """|V| and |W|."""
+        return np.abs(self.params["V"]).T, np.abs(self.params["W"]).T
+
+    def tissue_activation(self) -> np.ndarray:
+        return self.params["W"]
+
+
+MODELS = tuple(REGISTRY)

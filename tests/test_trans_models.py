@@ -1,0 +1,82 @@
+"""The trans models' protocol: the registry, saving and loading, and a fourth model that
+runs through training, evaluation, the trans-eQTL table and a figure by registering alone."""
+
+import numpy as np
+import pytest
+from keras import ops
+
+from milage import analysis, plots
+from milage.errors import MilageError
+from milage.trans_data import predict_samples, split_ve
+from milage.trans_eqtls import trans_eqtls
+from milage.trans_init import InitSettings
+from milage.trans_loadings import dense_loadings
+from milage.trans_models import MODELS, REGISTRY, FactorModel, TransModel, model_class, register
+from milage.trans_train import TrainSettings, fit_model
+
+
+@pytest.mark.parametrize("kind", MODELS)
+def test_a_saved_model_loads_as_its_class_with_its_extras(tiny_trans, tmp_path, kind):
+    ds, data = tiny_trans
+    rng = np.random.default_rng(0)
+    zeros = model_class(kind).zeros(data.genotypes.shape[1], len(ds.tissues), len(ds.genes), 3)
+    model = model_class(kind)({name: rng.standard_normal(v.shape).astype("float32")
+                               for name, v in zeros.params.items()}, {"loadings": np.ones(3)})
+    model.save(tmp_path / "m.npz", data)
+    loaded = TransModel.load(tmp_path / "m.npz")
+    assert type(loaded) is model_class(kind) and loaded.dims == model.dims
+    for name, values in model.params.items():
+        np.testing.assert_array_equal(loaded.params[name], values)
+    assert sorted(loaded.extras) == ["loadings", "snp_mean", "snp_sd"]
+    np.testing.assert_array_equal(loaded.extras["snp_sd"], data.snp_sd)
+    network = loaded.network()
+    assert [v.name for v in network.weights] == list(model.axes)
+    # every model's loadings reproduce its network's trans expression
+    x = data.genotypes[:5]
+    f = ops.convert_to_numpy(network.factors(x))
+    np.testing.assert_allclose(ops.convert_to_numpy(network(x)) - ops.convert_to_numpy(
+        network(np.zeros_like(x))), np.einsum("it,tkj->ikj", f, loaded.loadings()) - np.einsum(
+        "it,tkj->ikj", ops.convert_to_numpy(network.factors(np.zeros_like(x))),
+        loaded.loadings()), rtol=1e-4, atol=1e-4)
+
+
+def test_an_unknown_model_is_named():
+    with pytest.raises(MilageError, match=r"^trans model 'xx' is unknown\. Fix: use one of "
+                                          r"ml, nn, tm"):
+        model_class("xx")
+
+
+def test_a_fourth_model_needs_only_its_class(tiny_trans, tmp_path):
+    """ML with tanh factors, registered by a class of four lines: trained, saved, loaded,
+    evaluated, its trans-eQTLs listed and Fig 5 drawn by the unchanged modules."""
+
+    @register
+    class Tanh(FactorModel):
+        name = "ml_tanh"
+        activation = "tanh"
+
+    ds, data = tiny_trans
+    try:
+        network, history = fit_model("ml_tanh", data, ds.genes[["cis_start", "cis_stop"]]
+                                     .to_numpy(), InitSettings(n_factors=3),
+                                     TrainSettings(max_epochs=4, l1={"alpha": 0.02}))
+        x = data.genotypes[:4]
+        np.testing.assert_allclose(ops.convert_to_numpy(network.factors(x)), np.tanh(
+            x @ ops.convert_to_numpy(network.alpha) + ops.convert_to_numpy(network.a)),
+            rtol=1e-5, atol=1e-6)
+        TransModel.from_network(network, loadings=dense_loadings(network, data)).save(
+            tmp_path / "tanh.npz", data)
+        model = TransModel.load(tmp_path / "tanh.npz")
+        assert isinstance(model, Tanh)
+        ve = split_ve(data, predict_samples(model.network(), data))
+        kept = history.loc[history["ve_valid"].idxmax()]          # early stopping's epoch
+        assert ve["train"] == pytest.approx(kept["ve_train"], rel=1e-6)
+        assert ve["valid"] == pytest.approx(kept["ve_valid"], rel=1e-6)
+        table = trans_eqtls(model, ds.snps, ds.genes, ds.tissues)
+        assert len(table) == int((model.alpha != 0).sum())
+        similarity = analysis.tissue_similarity(model, ds.tissues, 3.5, seed=1)
+        plots.save(plots.fig5_dendrogram(similarity, ["#000000"] * len(ds.tissues),
+                                         "ml_tanh"), tmp_path / "fig5.png")
+        assert (tmp_path / "fig5.png").stat().st_size > 10_000
+    finally:
+        REGISTRY.pop("ml_tanh")
