@@ -25,8 +25,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import MultiTaskLasso
 
 from milage import cis, cis_solver
-from milage.cis import CisSettings, masked_objective
+from milage.cis import masked_objective
 from milage.dataset import Dataset
+from milage.settings import CisSettings
 from milage.sim_cohort import simulate_dosages
 
 GENOME_GENES = 19_425
@@ -77,7 +78,7 @@ def main() -> None:
     ds = make_dataset(args.genes)
 
     def fixed(lam: float) -> CisSettings:                    # the plain fit at one penalty
-        return CisSettings(penalty=lam, relax=(1.0,), threads=2)
+        return CisSettings(lambda_=lam, relax=(1.0,), threads=2)
 
     rng = np.random.default_rng(1)
     cis.fit_genes(ds, np.arange(2), CisSettings())          # compile, or load numba's cache

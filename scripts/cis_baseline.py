@@ -1,4 +1,4 @@
-"""Rule cis_baseline: per-tissue elastic net (alpha mixing 0.5, CV), PredictDB-style."""
+"""Rule cis_baseline: per-tissue elastic net (mixing cis.baseline_l1_ratio, CV), PredictDB-style."""
 
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import numpy as np
@@ -9,11 +9,12 @@ from milage.dataset import load_dataset
 from milage.evaluate import r2_by_gene_tissue
 from milage.files import write_array, write_table
 from milage.rule_io import run
+from milage.settings import CisSettings
 
 
 def main(sm):
     ds = load_dataset(sm.params.prepared)
-    settings = cis.CisSettings(**sm.params.settings, threads=sm.threads)
+    settings = CisSettings(**{**sm.params.settings, "threads": sm.threads})
     genes = np.arange(len(ds.genes))
     fits = cis.fit_genes_per_tissue(ds, genes, settings)
     weights = pd.concat([f.weights for f in fits], ignore_index=True)

@@ -3,15 +3,16 @@
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import numpy as np
 
-from milage.cis import CisSettings, fit_genes
+from milage.cis import fit_genes
 from milage.dataset import load_dataset
 from milage.files import atomic_output, write_table
 from milage.rule_io import run
+from milage.settings import CisSettings
 
 
 def main(sm):
     ds = load_dataset(sm.params.prepared)
-    settings = CisSettings(**sm.params.settings, threads=sm.threads)
+    settings = CisSettings(**{**sm.params.settings, "threads": sm.threads})
     chunk = int(sm.wildcards.chunk)
     rows = np.arange(chunk * settings.chunk_size,
                      min((chunk + 1) * settings.chunk_size, len(ds.genes)))

@@ -3,9 +3,10 @@
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.dataset import write_expression
-from milage.expression import ExpressionSettings, prepare_expression
+from milage.expression import prepare_expression
 from milage.files import read_table
 from milage.rule_io import run
+from milage.settings import ExpressionSettings
 
 
 def main(sm):

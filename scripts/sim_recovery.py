@@ -4,9 +4,8 @@ import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.files import write_table
 from milage.rule_io import run
-from milage.sim_recovery import StudySettings, run_one
-from milage.trans_init import InitSettings
-from milage.trans_train import TrainSettings
+from milage.settings import InitSettings, StudySettings, TrainSettings
+from milage.sim_recovery import run_one
 
 
 def main(sm):

@@ -4,7 +4,8 @@ import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import pandas as pd
 
 from milage.rule_io import run
-from milage.sim_cohort import SimulationSettings, simulate_cohort, write_cohort
+from milage.settings import SimulationSettings
+from milage.sim_cohort import simulate_cohort, write_cohort
 
 
 def main(sm):

@@ -6,11 +6,11 @@ import numpy as np
 from milage.dataset import load_dataset
 from milage.files import write_array, write_table
 from milage.rule_io import run
+from milage.settings import InitSettings, TrainSettings
 from milage.trans_data import predict_samples, trans_data
-from milage.trans_init import InitSettings
 from milage.trans_loadings import dense_loadings
 from milage.trans_models import TransModel
-from milage.trans_train import TrainSettings, fit_model
+from milage.trans_train import fit_model
 
 
 def main(sm):

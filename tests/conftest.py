@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from milage.sim_cohort import SimulationSettings, simulate_cohort, write_cohort
+from milage.settings import SimulationSettings
+from milage.sim_cohort import simulate_cohort, write_cohort
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,10 +48,11 @@ def prepare(directory: Path, edit=None, scope: str = "gene", **overrides) -> Pat
     """Simulate a cohort and run the data stages in-process; return the prepared folder.
     ``edit(files)`` may change the written files first; ``scope`` is the Z-score scope."""
     from milage.dataset import write_expression
-    from milage.expression import ExpressionSettings, prepare_expression
+    from milage.expression import prepare_expression
     from milage.files import write_table
     from milage.genotypes import prepare_genotypes
     from milage.prepare import cis_windows, normalise, split_individuals
+    from milage.settings import ExpressionSettings
 
     settings = {**TINY, **overrides}
     files = write_tiny(directory, **overrides)
@@ -81,12 +83,12 @@ def tiny_prepared(tmp_path_factory):
 def tiny_trans(tiny_prepared):
     """Trans data of the tiny cohort with cis residuals from the oracle-free cis fit."""
     from milage import cis
-    from milage.cis import CisSettings
     from milage.dataset import load_dataset
+    from milage.settings import CisSettings
     from milage.trans_data import trans_data
 
     ds = load_dataset(tiny_prepared)
-    fit = cis.fit_genes(ds, np.arange(len(ds.genes)), CisSettings(penalty=0.05, threads=2))
+    fit = cis.fit_genes(ds, np.arange(len(ds.genes)), CisSettings(lambda_=0.05, threads=2))
     residuals = ds.expression - cis.predict(ds, fit.weights, fit.intercepts)
     return ds, trans_data(ds, residuals)
 
@@ -102,14 +104,13 @@ def medium_trained(tmp_path_factory):
     import yaml
 
     from milage import cis
-    from milage.cis import CisSettings
     from milage.dataset import load_dataset
     from milage.evaluate import oracle_prediction, variance_explained
+    from milage.settings import CisSettings, InitSettings, TrainSettings
     from milage.trans_data import predict_samples, split_ve, trans_data
-    from milage.trans_init import InitSettings
     from milage.trans_loadings import dense_loadings
     from milage.trans_models import MODELS, TransModel
-    from milage.trans_train import TrainSettings, fit_model
+    from milage.trans_train import fit_model
 
     d = tmp_path_factory.mktemp("medium_trained")
     prepared = prepare(d, n_individuals=449, n_tissues=8, n_genes=400, n_snps=4000,

@@ -4,6 +4,7 @@ outputs and bad input."""
 import logging
 import sqlite3
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -12,12 +13,13 @@ from conftest import prepare
 from sklearn.linear_model import LinearRegression, MultiTaskLasso
 
 from milage import cis, cis_solver
-from milage.cis import CisSettings, MultiTissueGroupLasso, masked_objective
+from milage.cis import MultiTissueGroupLasso, masked_objective
 from milage.dataset import load_dataset
 from milage.errors import InputError
 from milage.evaluate import oracle_prediction, training_intercepts, variance_explained
 from milage.guards import ImplausibleValueError
 from milage.predictdb import write_predictdb
+from milage.settings import CisSettings
 
 RELAX_GAIN = 0.004  # medium cohort's cis test VE, relaxed over plain: 0.4274 vs 0.4208
 
@@ -198,7 +200,7 @@ def test_cis_close_to_oracle_and_beats_per_tissue_elastic_net(medium, medium_fit
     assert ve_oracle["test"] == pytest.approx(0.43, abs=0.05)
     assert ve["test"] > ve_oracle["test"] - 0.01    # measured: 0.4274 vs 0.4310
     enet = [cis.fit_genes(ds, np.arange(len(ds.genes)),
-                          CisSettings(l1_ratio=0.5, relax=(1.0,), threads=2), tissues=[k])
+                          CisSettings(relax=(1.0,), threads=2), tissues=[k], l1_ratio=0.5)
             for k in range(len(ds.tissues))]
     pred_en = cis.predict(ds, pd.concat([f.weights for f in enet]),
                           pd.concat([f.intercepts for f in enet]))
@@ -225,11 +227,11 @@ def test_no_relaxed_fit_beyond_relax_max_snps(tiny_prepared):
     assert (cis.fit_genes(ds, rows, CisSettings()).genes["relax"] < 1).any()
     pd.testing.assert_frame_equal(capped.weights, plain.weights)
     # at a fixed penalty, with only relaxed fits offered, a gene past the cap keeps the plain fit
-    fixed = cis.fit_genes(ds, rows, CisSettings(penalty=0.05, relax=(0.0, 0.5),
+    fixed = cis.fit_genes(ds, rows, CisSettings(lambda_=0.05, relax=(0.0, 0.5),
                                                 relax_max_snps=0))
     assert (fixed.genes["relax"] == 1.0).any()
     pd.testing.assert_frame_equal(fixed.weights, cis.fit_genes(
-        ds, rows, CisSettings(penalty=0.05, relax=(1.0,))).weights)
+        ds, rows, CisSettings(lambda_=0.05, relax=(1.0,))).weights)
 
 
 def test_batch_equals_gene_by_gene_and_chunks(tiny_prepared):
@@ -265,11 +267,11 @@ def test_batch_equals_gene_by_gene_and_chunks(tiny_prepared):
 def test_per_tissue_fits_equal_one_tissue_at_a_time(tiny_prepared):
     ds = load_dataset(tiny_prepared)
     rows = np.arange(len(ds.genes))
-    s = CisSettings(l1_ratio=0.5, relax=(1.0,), threads=2)
+    s = CisSettings(baseline_l1_ratio=0.5, threads=2)
     together = cis.fit_genes_per_tissue(ds, rows, s)
     assert len(together) == len(ds.tissues)
     for k, fit in enumerate(together):
-        alone = cis.fit_genes(ds, rows, s, tissues=[k])
+        alone = cis.fit_genes(ds, rows, replace(s, relax=(1.0,)), tissues=[k], l1_ratio=0.5)
         assert len(alone.weights)
         pd.testing.assert_frame_equal(fit.weights, alone.weights)
         pd.testing.assert_frame_equal(fit.intercepts, alone.intercepts)
@@ -280,7 +282,7 @@ def test_empty_window_gets_zero_weights(tiny_prepared):
     ds = load_dataset(tiny_prepared)
     empty = np.nonzero((ds.genes["cis_stop"] == ds.genes["cis_start"]).to_numpy())[0]
     assert len(empty)
-    fit = cis.fit_genes(ds, np.r_[empty, 0], CisSettings(penalty=0.1))
+    fit = cis.fit_genes(ds, np.r_[empty, 0], CisSettings(lambda_=0.1))
     summary = fit.genes.set_index("gene_id").loc[ds.genes["gene_id"].iloc[empty]]
     assert (summary["n_window_snps"] == 0).all() and (summary["n_snps"] == 0).all()
     assert not fit.weights["gene_id"].isin(summary.index).any()
@@ -292,7 +294,7 @@ def test_large_window_is_capped_with_a_warning(tiny_prepared, caplog):
     ds = load_dataset(tiny_prepared)
     g = int((ds.genes["cis_stop"] - ds.genes["cis_start"]).to_numpy().argmax())
     with caplog.at_level(logging.WARNING):
-        fit = cis.fit_genes(ds, np.array([g]), CisSettings(penalty=0.1, max_window_snps=5))
+        fit = cis.fit_genes(ds, np.array([g]), CisSettings(lambda_=0.1, max_window_snps=5))
     assert f"gene {ds.genes['gene_id'].iat[g]}: cis window of" in caplog.text
     assert "capped to the 5 nearest its TSS" in caplog.text
     assert fit.genes["capped"].all() and (fit.genes["n_window_snps"] == 5).all()
@@ -306,7 +308,7 @@ def test_more_cv_folds_than_pairs_of_training_individuals_is_refused(tiny_prepar
     assert str(err.value) == (f"config cis.cv_folds: {n_train // 2 + 1} folds of the {n_train} "
                               "training individuals leave fewer than 2 in a fold. Fix: set "
                               f"cis.cv_folds to at most {n_train // 2}")
-    cis.fit_genes(ds, np.arange(3), CisSettings(penalty=0.1, relax=(1.0,), cv_folds=n_train))
+    cis.fit_genes(ds, np.arange(3), CisSettings(lambda_=0.1, relax=(1.0,), cv_folds=n_train))
 
 
 def test_non_finite_input_is_named(tiny_prepared):
@@ -315,7 +317,7 @@ def test_non_finite_input_is_named(tiny_prepared):
     train_row = int(np.nonzero((ds.samples["split"] == "train").to_numpy())[0][0])
     ds.expression[train_row, 1] = np.inf
     with pytest.raises(InputError) as err:
-        cis.fit_genes(ds, np.arange(3), CisSettings(penalty=0.1))
+        cis.fit_genes(ds, np.arange(3), CisSettings(lambda_=0.1))
     assert f"non-finite expression value for {ds.genes['gene_id'].iat[1]} and " \
            f"{ds.samples['individual'].iat[train_row]}" in str(err.value)
 
@@ -334,7 +336,7 @@ def test_absurd_cis_weights_stop_the_fit_and_the_export(tiny_prepared, monkeypat
     with pytest.raises(ImplausibleValueError, match=(
             r"^cis weights: gene ENSG\S+, tissue .+, SNP rs\d+ is -?\d{4,} \(\d+ values "
             r"non-finite or above 1000 in absolute value.*Fix: check that tissue's samples")):
-        cis.fit_genes(ds, np.arange(10), CisSettings(penalty=0.05, relax=(0.0,)))
+        cis.fit_genes(ds, np.arange(10), CisSettings(lambda_=0.05, relax=(0.0,)))
     snps = pd.DataFrame({"snp_id": ["rs1"], "chrom": ["1"], "pos": [10], "ref": ["A"],
                          "alt": ["G"]})
     weights = pd.DataFrame({"gene_id": ["G1"], "snp_id": ["rs1"], "weight": [np.inf]})

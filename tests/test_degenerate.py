@@ -10,15 +10,16 @@ from conftest import prepare
 from keras import ops
 
 from milage import cis
-from milage.cis import CisSettings, MultiTissueGroupLasso
+from milage.cis import MultiTissueGroupLasso
 from milage.dataset import load_dataset
 from milage.evaluate import r2_by_gene_tissue, variance_explained
 from milage.guards import MAX_ABS
+from milage.settings import CisSettings, InitSettings, TrainSettings
 from milage.trans_data import trans_data
-from milage.trans_init import InitSettings, TrainSamples
+from milage.trans_init import TrainSamples
 from milage.trans_loadings import least_squares_beta
 from milage.trans_models import MODELS, NN
-from milage.trans_train import TrainSettings, fit_model
+from milage.trans_train import fit_model
 
 BLANK = 0.03    # share of the GCT's cells emptied
 
@@ -62,10 +63,10 @@ def test_missing_cells_stay_missing_and_leave_the_moments(cohorts):
 def test_cis_fit_masks_each_gene_own_missing_cells(cohorts):
     ds = cohorts["blanked"]
     rows = np.arange(len(ds.genes))
-    fit = cis.fit_genes(ds, rows, CisSettings(penalty=0.05, relax=(1.0,), threads=2))
+    fit = cis.fit_genes(ds, rows, CisSettings(lambda_=0.05, relax=(1.0,), threads=2))
     assert fit.weights["weight"].abs().max() < MAX_ABS
     clean = ~np.isnan(ds.expression).any(axis=0)
-    whole = cis.fit_genes(cohorts["whole"], rows, CisSettings(penalty=0.05, relax=(1.0,),
+    whole = cis.fit_genes(cohorts["whole"], rows, CisSettings(lambda_=0.05, relax=(1.0,),
                                                               threads=2))
     same = ds.genes["gene_id"][clean]
     pd.testing.assert_frame_equal(fit.weights[fit.weights["gene_id"].isin(same)]
@@ -94,7 +95,7 @@ def test_cis_fit_masks_each_gene_own_missing_cells(cohorts):
 
 def test_trans_models_ignore_missing_cells(cohorts):
     ds = cohorts["blanked"]
-    fit = cis.fit_genes(ds, np.arange(len(ds.genes)), CisSettings(penalty=0.05, threads=2))
+    fit = cis.fit_genes(ds, np.arange(len(ds.genes)), CisSettings(lambda_=0.05, threads=2))
     data = trans_data(ds, ds.expression - cis.predict(ds, fit.weights, fit.intercepts))
     assert np.isnan(data.residuals).any()
     windows = ds.genes[["cis_start", "cis_stop"]].to_numpy()

@@ -10,12 +10,12 @@ from conftest import TINY
 
 from milage.errors import EmptyAfterFilterError, InputError
 from milage.expression import (
-    ExpressionSettings,
     individual_of,
     prepare_expression,
     read_gct,
     read_gene_annotation,
 )
+from milage.settings import ExpressionSettings
 
 SAMPLES = ["GTEX-A-0001-SM-1", "GTEX-B-0001-SM-2", "GTEX-C-0001-SM-3", "GTEX-A-0002-SM-4",
            "GTEX-B-0002-SM-5", "GTEX-A-0001-SM-6"]

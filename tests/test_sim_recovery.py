@@ -9,13 +9,12 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from milage.sim_recovery import StudySettings, finding, run_one, simulate_trans
+from milage.settings import InitSettings, StudySettings, TrainSettings
+from milage.sim_recovery import finding, run_one, simulate_trans
 from milage.sim_timing import NumpyNN, Shape, scaling_grid, step_data, time_grid
 from milage.trans_data import predict_samples
-from milage.trans_init import InitSettings
 from milage.trans_models import NN
 from milage.trans_network import make_optimizer
-from milage.trans_train import TrainSettings
 
 SMALL = StudySettings(n_snps=300, n_genes=30, n_tissues=3, n_factors=3, snps_per_factor=4,
                       trans_share=0.5, gain=4.0, seed=3)
@@ -112,9 +111,10 @@ def test_numpy_step_matches_keras_gradients_and_proximal_adam():
 
 @pytest.fixture(scope="module")
 def tiny_study():
-    init = InitSettings(n_factors=SMALL.n_factors, candidates="all", alpha_lambda=0.05)
+    init = InitSettings(n_factors=SMALL.n_factors, candidates="all", alpha_lambda=0.05,
+                        beta_lambda=0.01)
     train = TrainSettings(l1={"alpha": 0.05, "beta": 1e-4}, learning_rate=0.05, batch_size=0,
-                          max_epochs=120, patience=20, seed=1)
+                          max_epochs=120, patience=20, refit_lambdas=(), seed=1)
     out = [run_one(g, s, 449, 0, SMALL, init, train) for g in ("ml", "nn") for s in ("ml", "nn")]
     return (pd.concat([h for h, _ in out], ignore_index=True),
             pd.concat([r for _, r in out], ignore_index=True))

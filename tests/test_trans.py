@@ -17,8 +17,8 @@ from scipy.special import expit
 from sklearn.linear_model import Lasso
 
 from milage import trans_eqtls, trans_init, trans_loadings, trans_train
-from milage.config import per_model
 from milage.errors import MilageError
+from milage.settings import InitSettings, TrainSettings, per_model
 from milage.trans_models import ML, MODELS, NN, model_class
 from milage.trans_network import make_optimizer
 
@@ -76,14 +76,16 @@ def test_proximal_adam_keeps_exact_zeros_and_leaves_unpenalised_variables():
     assert float(np.asarray(model.c)[0]) == pytest.approx(ref.intercept_, abs=0.01)
 
 
-def test_l1_penalties_are_one_number_or_one_per_model():
-    l1 = {"alpha": {"ml": 0.15, "nn": 0.5, "tm": 0.4}, "beta": 3e-4, "V": 1e-4}
+def test_l1_penalties_and_rates_are_one_number_or_one_per_model():
+    s = TrainSettings(l1={"alpha": {"ml": 0.15, "nn": 0.5, "tm": 0.4}, "beta": 3e-4, "V": 1e-4},
+                      learning_rate={"ml": 1e-3, "nn": 2e-3, "tm": 3e-3})
     ml, tm = (model_class(k).zeros(4, 2, 3, 2).network() for k in ("ml", "tm"))
-    assert trans_train.model_l1(l1, ml) == {"alpha": 0.15, "beta": 3e-4}
-    assert trans_train.model_l1(l1, tm) == {"alpha": 0.4, "V": 1e-4, "W": 0.0}
+    assert trans_train.model_l1(s.for_model("ml").l1, ml) == {"alpha": 0.15, "beta": 3e-4}
+    assert trans_train.model_l1(s.for_model("tm").l1, tm) == {"alpha": 0.4, "V": 1e-4, "W": 0.0}
+    assert s.for_model("nn").learning_rate == 2e-3
     with pytest.raises(MilageError, match=r"trans.train.l1.alpha gives no value for model "
                                           r"'ml'. Fix: give one for each model, or one "):
-        trans_train.model_l1({"alpha": {"nn": 0.5}}, ml)
+        TrainSettings(l1={"alpha": {"nn": 0.5}}).for_model("ml")
     assert per_model({"ml": 0.01, "nn": 0.0075}, "nn", "beta_lambda") == 0.0075
 
 
@@ -231,12 +233,12 @@ def test_trans_eqtl_table_and_permutation_fdr():
 
 def _fit(ds, data, settings, checkpoint=None):
     return trans_train.fit_model("nn", data, ds.genes[["cis_start", "cis_stop"]].to_numpy(),
-                           trans_init.InitSettings(n_factors=3), settings, checkpoint)
+                           InitSettings(n_factors=3), settings, checkpoint)
 
 
 def test_killed_training_resumes_to_the_same_weights(tiny_trans, tmp_path, monkeypatch):
     ds, data = tiny_trans
-    settings = trans_train.TrainSettings(max_epochs=8, patience=100, checkpoint_every=2,
+    settings = TrainSettings(max_epochs=8, patience=100, checkpoint_every=2,
                                    batch_size=16, l1={"alpha": 0.05})
     whole, history = _fit(ds, data, settings)
     record = trans_train._record
@@ -261,7 +263,7 @@ def test_killed_training_resumes_to_the_same_weights(tiny_trans, tmp_path, monke
 def test_diverging_training_stops_with_a_clear_message(tiny_trans, rate):
     """One rate for every model, or NN's own entry of a per-model one."""
     ds, data = tiny_trans
-    settings = trans_train.TrainSettings(learning_rate=rate, optimizer="sgd", max_epochs=20)
+    settings = TrainSettings(learning_rate=rate, optimizer="sgd", max_epochs=20)
     with pytest.raises(MilageError, match=r"training of nn diverged at epoch \d+ .*Fix: lower "
                                           "trans.train.learning_rate"):
         _fit(ds, data, settings)
@@ -272,7 +274,7 @@ def test_more_factors_than_individuals_or_genes_is_refused(tiny_trans):
     n_train = len(data.rows("train"))
     with pytest.raises(MilageError) as err:
         NN.initialise(data, ds.genes[["cis_start", "cis_stop"]].to_numpy(),
-                      trans_init.InitSettings(n_factors=n_train + 1))
+                      InitSettings(n_factors=n_train + 1))
     assert str(err.value) == (f"config trans.n_factors: {n_train + 1} factors from {n_train} "
                               f"training individuals and {len(ds.genes)} genes. Fix: set "
                               f"trans.n_factors to at most {min(n_train, len(ds.genes))}")

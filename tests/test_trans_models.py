@@ -7,12 +7,12 @@ from keras import ops
 
 from milage import analysis, plots
 from milage.errors import MilageError
+from milage.settings import InitSettings, TrainSettings
 from milage.trans_data import predict_samples, split_ve
 from milage.trans_eqtls import trans_eqtls
-from milage.trans_init import InitSettings
 from milage.trans_loadings import dense_loadings
 from milage.trans_models import MODELS, REGISTRY, FactorModel, TransModel, model_class, register
-from milage.trans_train import TrainSettings, fit_model
+from milage.trans_train import fit_model
 
 
 @pytest.mark.parametrize("kind", MODELS)
@@ -58,8 +58,9 @@ def test_a_fourth_model_needs_only_its_class(tiny_trans, tmp_path):
     ds, data = tiny_trans
     try:
         network, history = fit_model("ml_tanh", data, ds.genes[["cis_start", "cis_stop"]]
-                                     .to_numpy(), InitSettings(n_factors=3),
-                                     TrainSettings(max_epochs=4, l1={"alpha": 0.02}))
+                                     .to_numpy(), InitSettings(n_factors=3, beta_lambda=0.01),
+                                     TrainSettings(max_epochs=4, learning_rate=0.003,
+                                                   refit_lambdas=(), l1={"alpha": 0.02}))
         x = data.genotypes[:4]
         np.testing.assert_allclose(ops.convert_to_numpy(network.factors(x)), np.tanh(
             x @ ops.convert_to_numpy(network.alpha) + ops.convert_to_numpy(network.a)),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -23,38 +23,12 @@ from milage import cis_solver
 from milage.dataset import Dataset
 from milage.errors import InputError
 from milage.guards import check_table
+from milage.settings import CisSettings
 
 log = logging.getLogger(__name__)
 
 CIS_FIX = ("check that tissue's samples (expression.min_samples) and the SNP's genotypes; if "
            "they are sound, report it with the rule's log")
-
-
-@dataclass
-class CisSettings:
-    """Settings of the cis fit (config section ``cis``)."""
-
-    max_window_snps: int = 10_000     # larger windows keep the SNPs nearest the TSS
-    penalty: float | str = "auto"     # config key `lambda`: a number, or "auto" (CV)
-    l1_ratio: float = 1.0             # 1: group-LASSO; < 1 adds a ridge part
-    relax: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # relaxed-fit mixings, chosen by CV
-    relax_max_snps: int = 30          # relaxed fits are tried up to this many SNPs
-    impute: str = "none"              # "none" masks missing samples; "mean" fills them
-    cv_folds: int = 5
-    n_lambdas: int = 20
-    lambda_min_ratio: float = 0.05
-    cv_patience: int = 3              # CV stops a fold's path after this many rises
-    tol: float = 1e-4                 # duality gap, relative to ||Y||^2
-    cv_tol: float = 1e-4              # the same for the CV solves, which only rank penalties
-    max_epochs: int = 10_000
-    chunk_size: int = 500
-    seed: int = 1
-    threads: int = 1
-
-    def __post_init__(self) -> None:
-        if not self.relax or not all(0.0 <= g <= 1.0 for g in self.relax):
-            raise ValueError(f"cis relax must be one or more numbers in [0, 1], not "
-                             f"{list(self.relax)}")
 
 
 def _mask_and_fill(Y: np.ndarray, impute: str) -> tuple[np.ndarray, np.ndarray]:
@@ -204,29 +178,28 @@ class _GeneFit(NamedTuple):
     cv_mse: float
 
 
-def _fit_gene(Xt, Y, M, stats, fold_stats, folds, s: CisSettings) -> _GeneFit:
+def _fit_gene(Xt, Y, M, stats, fold_stats, folds, s: CisSettings, l1_ratio: float) -> _GeneFit:
     """One gene, its weights kept sparse (a chunk holds many genes).
 
-    The penalty (with ``penalty="auto"``) and the relaxation gamma (when ``relax`` offers
+    The penalty (with ``lambda_="auto"``) and the relaxation gamma (when ``relax`` offers
     several) are chosen together by cross-validation, as glmnet's ``relax=TRUE``: the
     group-LASSO's shrinkage costs accuracy on strong cis-eQTLs, and a plain refit on its
     SNPs overfits the weak ones; the blend of the two is chosen per gene.
     """
     gammas = np.asarray(s.relax, dtype=np.float64)
-    if s.penalty == "auto":
-        lam_max = max(cis_solver.lambda_max(Xt, Y, M, s.l1_ratio), 1e-12)
+    if s.lambda_ == "auto":
+        lam_max = max(cis_solver.lambda_max(Xt, Y, M, l1_ratio), 1e-12)
         path = lam_max * np.geomspace(1.0, s.lambda_min_ratio, s.n_lambdas)
     else:
-        path = np.array([float(s.penalty)])
+        path = np.array([float(s.lambda_)])
     gamma, cv_mse = gammas[0], np.nan
     if len(path) > 1 or len(gammas) > 1:
         err = cis_solver.cv_errors(Xt, Y, M, *fold_stats, path, gammas, s.relax_max_snps,
-                                   s.l1_ratio, s.cv_tol, s.max_epochs, folds, s.cv_patience)
+                                   l1_ratio, s.cv_tol, s.max_epochs, folds, s.cv_patience)
         best, g = np.unravel_index(int(err.argmin()), err.shape)
         path, cv_mse = path[: best + 1], err[best, g] / M.sum()
         gamma = gammas[g] if np.isfinite(cv_mse) else 1.0  # no relaxed fit under the cap
-    W, c, gap, _ = cis_solver.fit_path(Xt, Y, M, *stats, path, s.l1_ratio, s.tol,
-                                       s.max_epochs)
+    W, c, gap, _ = cis_solver.fit_path(Xt, Y, M, *stats, path, l1_ratio, s.tol, s.max_epochs)
     if gamma < 1.0:
         W, c = cis_solver.relax_fit(Xt, Y, M, stats[0], W, gamma)
     rows = np.nonzero((W != 0).any(axis=1))[0]
@@ -234,15 +207,16 @@ def _fit_gene(Xt, Y, M, stats, fold_stats, folds, s: CisSettings) -> _GeneFit:
 
 
 def fit_genes(ds: Dataset, gene_rows: np.ndarray, settings: CisSettings,
-              tissues: np.ndarray | None = None) -> CisFit:
+              tissues: np.ndarray | None = None, l1_ratio: float = 1.0) -> CisFit:
     """Fit the cis model of ``gene_rows`` on the training individuals.
 
     ``settings.threads`` genes are solved at a time. ``tissues`` restricts the fit to those
-    tissue indices. Cross-validation folds are seeded and shared by all genes, so a gene's
-    fit does not depend on which other genes are fitted with it.
+    tissue indices; ``l1_ratio`` below 1 adds a ridge part to the group-LASSO (an elastic
+    net). Cross-validation folds are seeded and shared by all genes, so a gene's fit does
+    not depend on which other genes are fitted with it.
     """
     tissue_idx = np.arange(len(ds.tissues)) if tissues is None else np.asarray(tissues)
-    genes, fit_one = _gene_fitter(ds, gene_rows, settings, tissue_idx)
+    genes, fit_one = _gene_fitter(ds, gene_rows, settings, tissue_idx, l1_ratio)
     fits = _map_genes(fit_one, len(genes), settings)
     _warn_unconverged(fits, settings.tol)
     return _collect(ds, genes, fits, tissue_idx)
@@ -250,13 +224,16 @@ def fit_genes(ds: Dataset, gene_rows: np.ndarray, settings: CisSettings,
 
 def fit_genes_per_tissue(ds: Dataset, gene_rows: np.ndarray,
                          settings: CisSettings) -> list[CisFit]:
-    """Single-tissue fits of every tissue (the per-tissue elastic-net baseline).
+    """The per-tissue elastic-net baseline (PredictDB's recipe): single-tissue fits of every
+    tissue, mixing ``settings.baseline_l1_ratio``, not relaxed.
 
-    The same numbers as ``fit_genes(ds, gene_rows, settings, tissues=[k])`` for each tissue
-    k, with the genotype window, its statistics and the expression prepared once.
+    The same numbers as ``fit_genes(ds, gene_rows, replace(settings, relax=(1.0,)),
+    tissues=[k], l1_ratio=settings.baseline_l1_ratio)`` for each tissue k, with the genotype
+    window, its statistics and the expression prepared once.
     """
     tissue_idx = np.arange(len(ds.tissues))
-    genes, fit_one = _gene_fitter(ds, gene_rows, settings, tissue_idx)
+    genes, fit_one = _gene_fitter(ds, gene_rows, replace(settings, relax=(1.0,)), tissue_idx,
+                                  settings.baseline_l1_ratio)
     fits = _map_genes(lambda g: [fit_one(g, [k]) for k in tissue_idx], len(genes), settings)
     out = []
     for k in tissue_idx:
@@ -265,7 +242,8 @@ def fit_genes_per_tissue(ds: Dataset, gene_rows: np.ndarray,
     return out
 
 
-def _gene_fitter(ds: Dataset, gene_rows: np.ndarray, s: CisSettings, tissue_idx: np.ndarray):
+def _gene_fitter(ds: Dataset, gene_rows: np.ndarray, s: CisSettings, tissue_idx: np.ndarray,
+                 l1_ratio: float):
     """Prepare the genes' windows, expression and SNP statistics once; return the genes
     (windows capped) and ``fit_one(g, ks)``, which fits gene g on the prepared tissue
     columns ``ks`` (all by default)."""
@@ -284,7 +262,7 @@ def _gene_fitter(ds: Dataset, gene_rows: np.ndarray, s: CisSettings, tissue_idx:
     Xt = np.take(ds.dosages[lo:hi], cols, axis=1).astype(np.float32, copy=False)
     _check_finite(Xt, "genotype", ds.snps["snp_id"].to_numpy()[lo:hi],
                   ds.individuals["individual"].to_numpy()[train])
-    cv = s.penalty == "auto" or len(s.relax) > 1
+    cv = s.lambda_ == "auto" or len(s.relax) > 1
     if cv and s.cv_folds > len(train) // 2:
         raise InputError("config cis.cv_folds", f"{s.cv_folds} folds of the {len(train)} "
                          "training individuals leave fewer than 2 in a fold",
@@ -303,7 +281,7 @@ def _gene_fitter(ds: Dataset, gene_rows: np.ndarray, s: CisSettings, tissue_idx:
             if own_mask[g] else ((v[a:b] for v in stats[0]), (v[:, a:b] for v in stats[1]))
         return _fit_gene(Xt[a:b], Yf[g][:, ks], np.ascontiguousarray(mask[:, ks]),
                          (xbar[:, ks], h[:, ks]), (fold_xbar[:, :, ks], fold_h[:, :, ks]),
-                         folds, s)
+                         folds, s, l1_ratio)
 
     return genes, fit_one
 

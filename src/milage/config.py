@@ -1,7 +1,6 @@
-"""The workflow's configuration: checked against config/schema.yaml with one line per
+"""The workflow's configuration checked against config/schema.yaml, with one line per
 problem that names the key and the values it takes (jsonschema's own messages say "not
-valid under any of the given schemas", or print the whole schema), and settings given one
-per model resolved."""
+valid under any of the given schemas", or print the whole schema)."""
 
 from __future__ import annotations
 
@@ -11,17 +10,6 @@ from jsonschema.exceptions import ValidationError
 from milage.errors import MilageError
 
 FIX = "correct it in your config (config/README.md documents every key)"
-
-
-def per_model(value: float | dict[str, float], model: str, key: str) -> float:
-    """A setting given as one number for every model or as a mapping {model: number}:
-    ``model``'s value (``key`` names the setting in errors)."""
-    if not isinstance(value, dict):
-        return float(value)
-    if model not in value:
-        raise MilageError(f"{key} gives no value for model {model!r}. Fix: give one for "
-                          "each model, or one number for all")
-    return float(value[model])
 
 
 def check_config(config: dict, schema: dict) -> None:

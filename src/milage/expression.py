@@ -18,21 +18,11 @@ import pandas as pd
 from milage.errors import EmptyAfterFilterError, InputError
 from milage.files import read_input_table, require_file
 from milage.genotypes import AUTOSOMES, check_unique, normalise_chrom
+from milage.settings import ExpressionSettings
 
 log = logging.getLogger(__name__)
 
 _FIX_FILTER = "relax the threshold in config/config.yaml (section expression)"
-
-
-@dataclass
-class ExpressionSettings:
-    """Filters and transform of the expression stage (config section ``expression``)."""
-
-    tissues: list[str] | None = None   # None: every tissue that passes min_samples
-    min_samples: int = 100
-    threshold: float = 0.1              # TPM
-    min_expressed_fraction: float = 0.5
-    transform: str = "log2"             # "log2" (log2(x + 1)) or "none"
 
 
 @dataclass

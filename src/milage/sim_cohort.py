@@ -20,6 +20,7 @@ from scipy.special import expit, ndtri
 
 from milage.files import atomic_output, gzip_text
 from milage.prepare import cis_windows
+from milage.settings import SimulationSettings
 
 log = logging.getLogger(__name__)
 
@@ -34,37 +35,6 @@ CHROM_LENGTHS = {
 }
 AUTOSOMES = [str(c) for c in range(1, 23)]
 MIN_CAUSAL_MAF = 0.05
-
-
-@dataclass
-class SimulationSettings:
-    """Sizes and effect settings of the demo cohort (config section ``simulate``)."""
-
-    n_individuals: int = 449        # genotyped individuals
-    n_ungenotyped: int = 10         # RNA-seq donors without genotypes (dropped by ingest)
-    n_tissues: int = 28
-    n_genes: int = 2000             # autosomal genes, including the low-expressed ones
-    n_low_genes: int = 100          # expressed below the threshold: the gene filter drops them
-    n_chrx_genes: int = 20
-    n_desert_genes: int = 5         # genes with no SNP in their cis window
-    n_snps: int = 20_000
-    genome_scale: float = 0.1       # chromosome lengths relative to GRCh38
-    cis_window: int = 1_000_000
-    missing_rate: float = 0.001     # dosages written as missing
-    max_tissue_fraction: float = 0.8
-    min_tissue_fraction: float = 0.25
-    n_replicates: int = 5           # duplicate (individual, tissue) samples
-    n_factors: int = 20
-    activation: str = "sigmoid"     # "sigmoid" or "linear"
-    sigmoid_gain: float = 2.0       # pre-activation standard deviation
-    snps_per_factor: int = 3        # strong trans-eQTLs: learnable from ~340 individuals
-    module_size: int = 60
-    within_group_sd: float = 0.3    # tissue loadings around their group's centroid
-    outlier_scale: float = 3.0      # loadings of the outlier tissue
-    cis_share: float = 0.43
-    trans_share: float = 0.17
-    n_decoy_sets: int = 40
-    seed: int = 1
 
 
 @dataclass

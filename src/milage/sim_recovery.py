@@ -22,31 +22,14 @@ import pandas as pd
 
 from milage.evaluate import SPLITS, sst_by_split
 from milage.prepare import split_individuals
+from milage.settings import InitSettings, StudySettings, TrainSettings
 from milage.sim_cohort import centred_variance, factor_effects, factors, simulate_dosages
 from milage.trans_data import TransData, split_ve, standardise
-from milage.trans_init import InitSettings
-from milage.trans_train import TrainSettings, fit_model
+from milage.trans_train import fit_model
 
 GENERATORS = ("ml", "nn")
 SOLVERS = ("ml", "nn")
 MIN_CAUSAL_MAF = 0.05
-
-
-@dataclass(frozen=True)
-class StudySettings:
-    """The simulated data of the study (config section ``simulation.fig2``)."""
-
-    n_snps: int = 1000
-    n_genes: int = 100
-    n_tissues: int = 4
-    n_factors: int = 5              # planted factors (the solvers fit as many)
-    snps_per_factor: int = 5
-    trans_share: float = 0.5        # variance share of the trans signal; the rest is noise
-    gain: float = 3.0               # sd of the NN generator's pre-activation (ML: 1)
-    observed_fraction: float = 0.5  # (individual, tissue) samples present
-    test_fraction: float = 0.25
-    valid_fraction: float = 0.1     # of the non-test individuals
-    seed: int = 1
 
 
 @dataclass

@@ -21,25 +21,12 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import Lasso
 
 from milage.cis import MultiTissueGroupLasso
-from milage.config import per_model
 from milage.errors import MilageError
+from milage.settings import InitSettings, per_model
 from milage.trans_data import TransData
 
 CANDIDATES = ("none", "cis_of_active_genes", "all")
 RANK1_FLOOR = 0.05   # of TM's rank-1 updates' curvatures, relative to the median one
-
-
-@dataclass(frozen=True)
-class InitSettings:
-    """Initialisation settings (config section ``trans.init``)."""
-
-    n_factors: int = 20
-    candidates: str = "none"        # SNPs offered to the alpha LASSO of each factor
-    alpha_lambda: float = 0.05      # LASSO penalty of alpha
-    beta_lambda: float | dict[str, float] = 0.01   # group-LASSO of beta (ML, NN); per_model
-    v_lambda: float = 0.005         # LASSO penalty of V (TM)
-    als_iterations: int = 50        # rank-1 factorisation sweeps (TM)
-    seed: int = 1
 
 
 @dataclass

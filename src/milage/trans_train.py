@@ -12,18 +12,17 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 
-from milage.config import per_model
 from milage.errors import MilageError
 from milage.files import atomic_output
+from milage.settings import InitSettings, TrainSettings
 from milage.trans_data import TransData, predict_samples, score, split_ve
-from milage.trans_init import InitSettings
 from milage.trans_loadings import refit_beta
 from milage.trans_models import model_class
 from milage.trans_network import Network, make_optimizer
@@ -31,29 +30,10 @@ from milage.trans_network import Network, make_optimizer
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """Training settings (config section ``trans.train``); ``l1`` maps a variable name
-    (alpha, beta, V, W) to its L1 penalty: one number for every model, or a mapping
-    {ml, nn, tm: number} (see :func:`model_l1`)."""
-
-    l1: dict[str, float | dict[str, float]] = field(default_factory=dict)
-    optimizer: str = "adam"
-    learning_rate: float | dict[str, float] = 1e-3   # one number, or {ml, nn, tm: number}
-    batch_size: int = 32            # individuals per update; 0: the whole training set
-    max_epochs: int = 200
-    patience: int = 20              # epochs without a better validation VE before stopping
-    checkpoint_every: int = 10      # epochs
-    refit_lambdas: tuple[float, ...] = ()   # relaxed group-LASSO refits of beta (ML, NN)
-    seed: int = 1
-
-
-def model_l1(l1: dict, model: Network) -> dict[str, float]:
-    """The L1 penalty of each penalised variable of ``model``: the configured number, or
-    the model's own entry where the configuration gives one per model (a linear factor's
-    scale differs from a sigmoid's, so ML's alpha wants a smaller penalty than NN's)."""
-    return {name: per_model(l1.get(name, 0.0), model.name, f"trans.train.l1.{name}")
-            for name in model.penalised}
+def model_l1(l1: dict[str, float], model: Network) -> dict[str, float]:
+    """The L1 penalty of each penalised variable of ``model`` (0 where ``l1``, resolved for
+    the model by :meth:`TrainSettings.for_model`, names none)."""
+    return {name: l1.get(name, 0.0) for name in model.penalised}
 
 
 def deterministic(seed: int) -> None:
@@ -136,9 +116,9 @@ def train(model: Network, data: TransData, s: TrainSettings,
     ``splits`` are those whose VE the history records each epoch (adding "test" only
     reports it: selection always uses the validation split).
     """
-    deterministic(s.seed)
-    rate = per_model(s.learning_rate, model.name, "trans.train.learning_rate")
-    optimizer = make_optimizer(s.optimizer, rate, model_l1(s.l1, model))
+    s = s.for_model(model.name)   # a linear factor's scale differs from a sigmoid's: ML's
+    deterministic(s.seed)        # alpha wants a smaller penalty and rate than NN's
+    optimizer = make_optimizer(s.optimizer, s.learning_rate, model_l1(s.l1, model))
     model.compile(optimizer=optimizer)
     optimizer.build(model.trainable_variables)
     state, fingerprint = _State(model, splits), _fingerprint(model, data, s)

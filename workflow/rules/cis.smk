@@ -20,7 +20,7 @@ rule cis_fit_chunk:
         mem_mb=4000,
     params:
         prepared=PREP,
-        settings=cis_settings(),
+        settings=settings(CisSettings),
     script:
         "../../scripts/cis_fit_chunk.py"
 
@@ -70,7 +70,7 @@ rule cis_baseline:
         mem_mb=4000,
     params:
         prepared=PREP,
-        settings=cis_settings(baseline=True),
+        settings=settings(CisSettings),
     script:
         "../../scripts/cis_baseline.py"
 

@@ -2,6 +2,7 @@
 import math
 import shutil
 import sys
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,14 @@ import yaml
 from milage.config import check_config
 from milage.errors import MilageError
 from milage.rule_io import raw_inputs
+from milage.settings import (
+    CisSettings,
+    ExpressionSettings,
+    InitSettings,
+    SimulationSettings,
+    StudySettings,
+    TrainSettings,
+)
 
 # one line naming the key and its allowed values; then Snakemake's validate fills defaults
 SCHEMA = Path(workflow.basedir).parent / "config" / "schema.yaml"
@@ -87,29 +96,10 @@ def gene_set_input(wildcards):
     return RAW["gene_sets"]
 
 
-def cis_settings(baseline=False):
-    """Settings of milage.cis.CisSettings from the config's cis section."""
-    c = config["cis"]
-    keys = (
-        "max_window_snps",
-        "impute",
-        "cv_folds",
-        "n_lambdas",
-        "lambda_min_ratio",
-        "tol",
-        "cv_tol",
-        "relax_max_snps",
-    )
-    settings = {k: c[k] for k in keys}
-    settings.update(
-        penalty=c["lambda"],
-        max_epochs=c["max_epochs"],
-        chunk_size=c["chunk_size"],
-        seed=config["seed"],
-        l1_ratio=c["baseline_l1_ratio"] if baseline else 1.0,
-        relax=[1.0] if baseline else c["relax"],
-    )
-    return settings
+def settings(cls, build="from_config", **overrides):
+    """A milage.settings class built from the config (as a dict: rule params stay plain
+    data, which scripts turn back into the class)."""
+    return asdict(replace(getattr(cls, build)(config), **overrides))
 
 
 def cis_chunk_files(suffix):
@@ -123,22 +113,6 @@ def cis_chunk_files(suffix):
 
 TRANS_MODELS = config["trans"]["models"]
 A = config["analysis"]
-
-
-def trans_init_settings(**overrides):
-    """Settings of milage.trans_init.InitSettings from the config's trans section."""
-    t = config["trans"]
-    return {
-        **t["init"],
-        "n_factors": t["n_factors"],
-        "seed": config["seed"],
-        **overrides,
-    }
-
-
-def trans_train_settings():
-    """Settings of milage.trans_train.TrainSettings from the config's trans section."""
-    return {**config["trans"]["train"], "seed": config["seed"]}
 
 
 def permutation_files(model):
@@ -184,27 +158,6 @@ def figure_outputs(name, caption, **labels):
         "pdf": f"{R}/figures/{name}.pdf",
         "tsv": f"{R}/figures/{name}.tsv",
     }
-
-
-def sim_study_settings():
-    """Settings of milage.sim_recovery.StudySettings from the config's simulation section."""
-    return {
-        **config["simulation"]["fig2"]["data"],
-        "test_fraction": config["split"]["test_fraction"],
-        "valid_fraction": config["split"]["valid_fraction"],
-        "seed": config["seed"],
-    }
-
-
-def sim_init_settings():
-    """Settings of milage.trans_init.InitSettings for both solvers of the simulation study."""
-    f = config["simulation"]["fig2"]
-    return {**f["init"], "n_factors": f["data"]["n_factors"], "seed": config["seed"]}
-
-
-def sim_train_settings():
-    """Settings of milage.trans_train.TrainSettings for both solvers of the simulation study."""
-    return {**config["simulation"]["fig2"]["train"], "seed": config["seed"]}
 
 
 def sim_recovery_files(kind):

@@ -21,11 +21,7 @@ rule simulate_cohort:
     resources:
         mem_mb=2000,
     params:
-        settings={
-            **config["simulate"],
-            "seed": config["seed"],
-            "cis_window": config["cis"]["window"],
-        },
+        settings=settings(SimulationSettings),
     script:
         "../../scripts/simulate_cohort.py"
 
@@ -69,7 +65,7 @@ rule prepare_expression:
     resources:
         mem_mb=4000,
     params:
-        settings={k: v for k, v in config["expression"].items() if k != "zscore_scope"},
+        settings=settings(ExpressionSettings),
         beds=RAW["beds"],
     script:
         "../../scripts/prepare_expression.py"

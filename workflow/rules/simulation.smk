@@ -29,9 +29,9 @@ rule sim_recovery:
     resources:
         mem_mb=lambda wc: sim_recovery_mem_mb(int(wc.size)),
     params:
-        study=sim_study_settings(),
-        init=sim_init_settings(),
-        train=sim_train_settings(),
+        study=settings(StudySettings),
+        init=settings(InitSettings, "for_study"),
+        train=settings(TrainSettings, "for_study"),
     script:
         "../../scripts/sim_recovery.py"
 

@@ -27,8 +27,8 @@ rule trans_train:
         mem_mb=8000,
     params:
         prepared=PREP,
-        init=trans_init_settings(),
-        train=trans_train_settings(),
+        init=settings(InitSettings),
+        train=settings(TrainSettings),
         checkpoint=f"{R}/trans/checkpoints/{{model}}.npz",
         permute_seed=None,
     script:
@@ -45,10 +45,12 @@ use rule trans_train as trans_sweep with:
         f"{R}/benchmarks/trans_sweep/{{model}}_{{penalty}}.tsv"
     params:
         prepared=PREP,
-        init=lambda wc: trans_init_settings(
-            candidates="cis_of_active_genes", alpha_lambda=float(wc.penalty)
+        init=lambda wc: settings(
+            InitSettings,
+            candidates="cis_of_active_genes",
+            alpha_lambda=float(wc.penalty),
         ),
-        train=trans_train_settings(),
+        train=settings(TrainSettings),
         checkpoint=f"{R}/trans/checkpoints/sweep_{{model}}_{{penalty}}.npz",
         permute_seed=None,
 
@@ -63,8 +65,8 @@ use rule trans_train as trans_permutation with:
         f"{R}/benchmarks/trans_permutation/{{model}}_{{perm}}.tsv"
     params:
         prepared=PREP,
-        init=trans_init_settings(),
-        train=trans_train_settings(),
+        init=settings(InitSettings),
+        train=settings(TrainSettings),
         checkpoint=f"{R}/trans/checkpoints/permutation_{{model}}_{{perm}}.npz",
         permute_seed=lambda wc: 1000 * config["seed"] + int(wc.perm),
 
