@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from milage import plots, sim_plots
 from milage.settings import InitSettings, StudySettings, TrainSettings
 from milage.sim_recovery import finding, run_one, simulate_trans
 from milage.sim_timing import NumpyNN, Shape, scaling_grid, step_data, time_grid
@@ -157,3 +158,15 @@ def test_timing_grid_records_both_implementations_and_devices():
     assert table["backend"].tolist() == [keras.backend.backend(), "numpy"]
     assert (table["device"] == "cpu").all() and (table["step_s"] > 0).all()
     assert table["device_name"].str.contains("cores").all()
+
+
+def test_figures_of_the_studies_draw_every_panel(tiny_study, tmp_path):
+    histories, runs = tiny_study
+    fig = sim_plots.recovery_figure(histories, runs)
+    assert len(fig.axes) == 2 and all(len(ax.lines) == 9 for ax in fig.axes)  # 2 x (2 + 2) + 1
+    grid = scaling_grid([0.0001], [2], 0.0001, size_factors=3, n_individuals=20)
+    timing = sim_plots.timing_figure(time_grid(grid, "cpu", repeats=1, log=lambda _: None))
+    plots.save(fig, tmp_path / "fig2.png")
+    plots.save(timing, tmp_path / "fig3.png")
+    assert (tmp_path / "fig2.png").stat().st_size > 10_000
+    assert (tmp_path / "fig3.png").stat().st_size > 10_000

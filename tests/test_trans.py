@@ -321,11 +321,10 @@ def test_a_training_step_runs_under_jax(tmp_path):
 
 
 def test_trans_models_explain_the_planted_trans_variance(medium_trained):
-    """Thresholds from measurement (test VE: cis 0.425, oracle 0.537, ml 0.520, nn 0.522,
-    tm 0.519, beta of ML/NN refitted after training): every model gains at least 0.06 over
-    cis-only and comes within 0.03 of the oracle."""
+    """Every model gains at least 0.06 over cis-only and comes within 0.03 of the oracle
+    (measured test VE: cis 0.425, oracle 0.537, ml 0.520, nn 0.522, tm 0.519)."""
     ve = medium_trained.test_ve
-    assert ve["oracle"] == pytest.approx(0.537, abs=0.02)
+    assert ve["oracle"] > ve["cis"] + 0.08          # the planted trans share shows
     for kind in MODELS:
         assert ve[kind] > ve["cis"] + 0.06, kind
         assert ve[kind] > ve["oracle"] - 0.03, kind

@@ -13,6 +13,8 @@ from conftest import REPO, TINY
 from milage.dataset import load_dataset
 from milage.files import file_names
 
+pytestmark = pytest.mark.slow     # every test here runs Snakemake
+
 SNAKEFILE = REPO / "workflow" / "Snakefile"
 PREPARED = ("dosages.npy", "snps.tsv.gz", "genotyped.tsv", "individuals.tsv", "expression.npy",
             "samples.tsv", "genes.tsv", "moments.tsv", "cis_windows.tsv")
