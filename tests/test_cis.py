@@ -10,7 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import prepare
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, MultiTaskLasso
+from sklearn.model_selection import KFold, PredefinedSplit
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from milage import cis, cis_solver
 from milage.cis import MultiTissueGroupLasso, masked_objective
@@ -135,6 +138,52 @@ def test_relaxed_refit_keeps_the_fit_where_least_squares_would_interpolate():
     W, _ = _relaxed_on(X, Y, M, lasso.coef_.T.copy(), 0.0)
     np.testing.assert_array_equal(W[:, 2], lasso.coef_[2])
     assert (W[:, 3] != lasso.coef_[3]).any()
+
+
+@parametrize_with_checks([MultiTissueGroupLasso()])
+def test_scikit_learn_estimator_contract(estimator, check):
+    """Every check of scikit-learn's contract applies and passes (1-D y as one tissue, NaN
+    in y as missing samples but not all of them, infinity refused)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+def test_cv_errors_come_per_fold_and_any_splitter_gives_the_folds(tiny_prepared):
+    """The kernel returns each fold's held-out error; with no weight it is the fold's squared
+    deviation from its training means. Folds given by a scikit-learn
+    splitter equal to the default ones give the same fit; other folds another."""
+    ds = load_dataset(tiny_prepared)
+    s = CisSettings(threads=2)
+    train = np.nonzero(ds.individuals["split"].to_numpy() == "train")[0]
+    test = cis.cv_test_masks(len(train), s)
+    assert test.shape == (5, len(train)) and (test.sum(axis=0) == 1).all()
+    g = int((ds.genes["cis_stop"] - ds.genes["cis_start"]).to_numpy().argmax())
+    gene = ds.genes.iloc[g]
+    Y = cis.expression_tensor(ds, np.array([g]), train)[0]
+    M = (~np.isnan(Y)).astype(float)
+    Yf = np.nan_to_num(Y)
+    Xt = np.ascontiguousarray(ds.dosages[gene.cis_start:gene.cis_stop][
+        :, ds.individuals["geno_col"].to_numpy()[train]], dtype=np.float32)
+    stats = [cis_solver.snp_stats(np.ascontiguousarray(Xt[:, ~t]), np.ascontiguousarray(M[~t]))
+             for t in test]
+    fold_xbar, fold_h = (np.stack(v) for v in zip(*stats, strict=True))
+    lam_max = cis_solver.lambda_max(Xt, Yf, M, 1.0)
+    path = lam_max * np.geomspace(10.0, 0.05, 20)      # every fold's fit at 10 x: no weight
+    err = cis_solver.fold_errors(Xt, Yf, M, fold_xbar, fold_h, path, np.array([0.0, 1.0]), 30,
+                                 1.0, 1e-4, 10_000, test, 3)
+    assert err.shape == (5, 20, 2)
+    for f, t in enumerate(test):
+        mean = (M[~t] * Yf[~t]).sum(axis=0) / M[~t].sum(axis=0)
+        assert err[f, 0, 1] == pytest.approx((M[t] * (Yf[t] - mean) ** 2).sum(), rel=1e-9)
+    best, gamma, mse = cis.choose(err, M.sum())
+    assert mse == pytest.approx(err.sum(axis=0).min() / M.sum())
+    rows = np.arange(len(ds.genes))
+    folds = np.random.default_rng(s.seed).permutation(len(train)) % s.cv_folds
+    same = cis.fit_genes(ds, rows, s, splitter=PredefinedSplit(folds))
+    pd.testing.assert_frame_equal(same.weights, cis.fit_genes(ds, rows, s).weights)
+    other = cis.fit_genes(ds, rows, s, splitter=KFold(3, shuffle=True, random_state=0))
+    assert not other.genes["lambda"].equals(same.genes["lambda"])
 
 
 def test_relax_outside_zero_one_is_refused():

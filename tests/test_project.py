@@ -57,3 +57,11 @@ def test_config_readme_documents_every_schema_key():
 
     missing = [k for k in keys(schema) if f"`{k}`" not in readme]
     assert not missing
+
+
+def test_readme_layout_lists_every_module():
+    readme = (REPO / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):readme.index("## The cis solver")]
+    listed = set(re.findall(r"`(\w+)`", layout))
+    modules = {p.stem for p in (REPO / "src" / "milage").glob("*.py")} - {"__init__"}
+    assert modules <= listed, sorted(modules - listed)

@@ -16,6 +16,8 @@ import pandas as pd
 from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_array, check_consistent_length
+from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
@@ -63,8 +65,9 @@ class MultiTissueGroupLasso(RegressorMixin, BaseEstimator):
 
     Attributes
     ----------
-    coef_ : (tissues, SNPs), as scikit-learn's MultiTaskLasso.
-    intercept_ : (tissues,)
+    coef_ : (tissues, SNPs), as scikit-learn's MultiTaskLasso ((SNPs,) after a 1-D y).
+    intercept_ : (tissues,) (a number after a 1-D y)
+    n_features_in_ : SNPs seen in fit.
     dual_gap_ : relative duality gap at the end.
     n_iter_ : epochs run.
     """
@@ -77,32 +80,46 @@ class MultiTissueGroupLasso(RegressorMixin, BaseEstimator):
         self.tol = tol
         self.max_epochs = max_epochs
 
-    def fit(self, X: np.ndarray, Y: np.ndarray) -> MultiTissueGroupLasso:
-        """X: (individuals, SNPs); Y: (individuals, tissues), NaN where a sample is missing."""
-        X = np.asarray(X, dtype=np.float64)
-        Y = np.asarray(Y, dtype=np.float64)
-        if not np.isfinite(X).all():
-            raise ValueError("X has non-finite values")
-        if np.isinf(Y).any():
-            raise ValueError("Y has infinite values (use NaN for missing samples)")
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def fit(self, X, y) -> MultiTissueGroupLasso:
+        """X: (individuals, SNPs); y: (individuals, tissues), or (individuals,) for one
+        tissue; NaN where a sample is missing (infinite values are refused)."""
         if self.impute not in ("none", "mean"):
             raise ValueError(f"impute must be 'none' or 'mean', not {self.impute!r}")
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target "
+                             "y is None")
+        X = validate_data(self, X, dtype=np.float64)
+        y = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite="allow-nan",
+                        input_name="y")             # NaN marks missing samples
+        check_consistent_length(X, y)
+        if y.ndim > 2:
+            raise ValueError(f"y must be (individuals,) or (individuals, tissues), not {y.shape}")
+        if np.isnan(y).all():
+            raise ValueError("Input y contains NaN only: every sample is missing")
+        Y = y.reshape(len(y), -1)
         M, Yf = _mask_and_fill(Y, self.impute)
         M = M.astype(np.float64)
         Xt = np.ascontiguousarray(X.T)
         W, c, gap, epochs = cis_solver.fit_path(
             Xt, Yf, M, *cis_solver.snp_stats(Xt, M), np.array([float(self.alpha)]),
             float(self.l1_ratio), float(self.tol), int(self.max_epochs))
-        self.coef_, self.intercept_ = W.T, c
+        self.coef_, self.intercept_ = (W.T, c) if y.ndim == 2 else (W[:, 0], c[0])
         self.dual_gap_, self.n_iter_ = gap, epochs
         if gap > self.tol:
             warnings.warn(f"did not converge: duality gap {gap:.2e} > tol {self.tol:.0e}; "
                           "raise max_epochs", ConvergenceWarning, stacklevel=2)
         return self
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Predicted expression, (individuals, tissues)."""
-        return np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_
+    def predict(self, X) -> np.ndarray:
+        """Predicted expression, (individuals, tissues) ((individuals,) after a 1-D y)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return X @ self.coef_.T + self.intercept_
 
 
 def masked_objective(X, Y, coef, intercept, alpha: float, l1_ratio: float = 1.0) -> float:
@@ -178,13 +195,14 @@ class _GeneFit(NamedTuple):
     cv_mse: float
 
 
-def _fit_gene(Xt, Y, M, stats, fold_stats, folds, s: CisSettings, l1_ratio: float) -> _GeneFit:
+def _fit_gene(Xt, Y, M, stats, fold_stats, test, s: CisSettings, l1_ratio: float) -> _GeneFit:
     """One gene, its weights kept sparse (a chunk holds many genes).
 
     The penalty (with ``lambda_="auto"``) and the relaxation gamma (when ``relax`` offers
     several) are chosen together by cross-validation, as glmnet's ``relax=TRUE``: the
     group-LASSO's shrinkage costs accuracy on strong cis-eQTLs, and a plain refit on its
-    SNPs overfits the weak ones; the blend of the two is chosen per gene.
+    SNPs overfits the weak ones; the blend of the two is chosen per gene
+    (:func:`choose`). ``test`` marks each fold's held-out individuals.
     """
     gammas = np.asarray(s.relax, dtype=np.float64)
     if s.lambda_ == "auto":
@@ -194,10 +212,10 @@ def _fit_gene(Xt, Y, M, stats, fold_stats, folds, s: CisSettings, l1_ratio: floa
         path = np.array([float(s.lambda_)])
     gamma, cv_mse = gammas[0], np.nan
     if len(path) > 1 or len(gammas) > 1:
-        err = cis_solver.cv_errors(Xt, Y, M, *fold_stats, path, gammas, s.relax_max_snps,
-                                   l1_ratio, s.cv_tol, s.max_epochs, folds, s.cv_patience)
-        best, g = np.unravel_index(int(err.argmin()), err.shape)
-        path, cv_mse = path[: best + 1], err[best, g] / M.sum()
+        err = cis_solver.fold_errors(Xt, Y, M, *fold_stats, path, gammas, s.relax_max_snps,
+                                     l1_ratio, s.cv_tol, s.max_epochs, test, s.cv_patience)
+        best, g, cv_mse = choose(err, M.sum())
+        path = path[: best + 1]
         gamma = gammas[g] if np.isfinite(cv_mse) else 1.0  # no relaxed fit under the cap
     W, c, gap, _ = cis_solver.fit_path(Xt, Y, M, *stats, path, l1_ratio, s.tol, s.max_epochs)
     if gamma < 1.0:
@@ -206,17 +224,41 @@ def _fit_gene(Xt, Y, M, stats, fold_stats, folds, s: CisSettings, l1_ratio: floa
     return _GeneFit(rows, W[rows], c, gap, path[-1], gamma, cv_mse)
 
 
+def choose(fold_errors: np.ndarray, n_observed: float) -> tuple[int, int, float]:
+    """The selection rule: the penalty and relaxation with the least squared error summed
+    over the folds (folds x penalties x gammas); returns their indices and that error per
+    observed sample (inf where every choice was skipped)."""
+    total = fold_errors.sum(axis=0)
+    best, g = np.unravel_index(int(total.argmin()), total.shape)
+    return int(best), int(g), total[best, g] / n_observed
+
+
+def cv_test_masks(n_train: int, settings: CisSettings, splitter=None) -> np.ndarray:
+    """Each fold's held-out training individuals (folds x individuals, bool). By default
+    ``settings.cv_folds`` folds of a seeded random permutation; ``splitter`` is any
+    scikit-learn splitter (``KFold``, ``GroupKFold``, ...) whose ``split`` gives them
+    instead. The folds are shared by every gene, so a gene's fit does not depend on which
+    other genes are fitted with it."""
+    if splitter is None:
+        folds = np.random.default_rng(settings.seed).permutation(n_train) % settings.cv_folds
+        return folds[None, :] == np.arange(settings.cv_folds)[:, None]
+    test = np.zeros((splitter.get_n_splits(), n_train), dtype=bool)
+    for f, (_, held_out) in enumerate(splitter.split(np.zeros((n_train, 1)))):
+        test[f, held_out] = True
+    return test
+
+
 def fit_genes(ds: Dataset, gene_rows: np.ndarray, settings: CisSettings,
-              tissues: np.ndarray | None = None, l1_ratio: float = 1.0) -> CisFit:
+              tissues: np.ndarray | None = None, l1_ratio: float = 1.0,
+              splitter=None) -> CisFit:
     """Fit the cis model of ``gene_rows`` on the training individuals.
 
     ``settings.threads`` genes are solved at a time. ``tissues`` restricts the fit to those
     tissue indices; ``l1_ratio`` below 1 adds a ridge part to the group-LASSO (an elastic
-    net). Cross-validation folds are seeded and shared by all genes, so a gene's fit does
-    not depend on which other genes are fitted with it.
+    net); ``splitter`` gives the cross-validation folds (:func:`cv_test_masks`).
     """
     tissue_idx = np.arange(len(ds.tissues)) if tissues is None else np.asarray(tissues)
-    genes, fit_one = _gene_fitter(ds, gene_rows, settings, tissue_idx, l1_ratio)
+    genes, fit_one = _gene_fitter(ds, gene_rows, settings, tissue_idx, l1_ratio, splitter)
     fits = _map_genes(fit_one, len(genes), settings)
     _warn_unconverged(fits, settings.tol)
     return _collect(ds, genes, fits, tissue_idx)
@@ -233,7 +275,7 @@ def fit_genes_per_tissue(ds: Dataset, gene_rows: np.ndarray,
     """
     tissue_idx = np.arange(len(ds.tissues))
     genes, fit_one = _gene_fitter(ds, gene_rows, replace(settings, relax=(1.0,)), tissue_idx,
-                                  settings.baseline_l1_ratio)
+                                  settings.baseline_l1_ratio, None)
     fits = _map_genes(lambda g: [fit_one(g, [k]) for k in tissue_idx], len(genes), settings)
     out = []
     for k in tissue_idx:
@@ -243,7 +285,7 @@ def fit_genes_per_tissue(ds: Dataset, gene_rows: np.ndarray,
 
 
 def _gene_fitter(ds: Dataset, gene_rows: np.ndarray, s: CisSettings, tissue_idx: np.ndarray,
-                 l1_ratio: float):
+                 l1_ratio: float, splitter):
     """Prepare the genes' windows, expression and SNP statistics once; return the genes
     (windows capped) and ``fit_one(g, ks)``, which fits gene g on the prepared tissue
     columns ``ks`` (all by default)."""
@@ -263,38 +305,38 @@ def _gene_fitter(ds: Dataset, gene_rows: np.ndarray, s: CisSettings, tissue_idx:
     _check_finite(Xt, "genotype", ds.snps["snp_id"].to_numpy()[lo:hi],
                   ds.individuals["individual"].to_numpy()[train])
     cv = s.lambda_ == "auto" or len(s.relax) > 1
-    if cv and s.cv_folds > len(train) // 2:
+    if cv and splitter is None and s.cv_folds > len(train) // 2:
         raise InputError("config cis.cv_folds", f"{s.cv_folds} folds of the {len(train)} "
                          "training individuals leave fewer than 2 in a fold",
                          f"set cis.cv_folds to at most {len(train) // 2}")
-    folds = np.random.default_rng(s.seed).permutation(len(train)) % s.cv_folds
+    test = cv_test_masks(len(train), s, splitter)
     # SNP means and curvatures depend on genotypes and mask only: computed once per chunk
     # for the samples' mask, and per gene only for a gene with missing cells of its own
     sampled = M.any(axis=0)
     own_mask = (M != sampled).any(axis=(1, 2))
-    stats = _window_stats(Xt, sampled.astype(np.float64), folds, cv, s.threads)
+    stats = _window_stats(Xt, sampled.astype(np.float64), test, cv, s.threads)
 
     def fit_one(g: int, ks=slice(None)) -> _GeneFit:
         a, b = genes["cis_start"].iat[g] - lo, genes["cis_stop"].iat[g] - lo
         mask = M[g].astype(np.float64)
-        (xbar, h), (fold_xbar, fold_h) = _window_stats(Xt[a:b], mask, folds, cv, 1) \
+        (xbar, h), (fold_xbar, fold_h) = _window_stats(Xt[a:b], mask, test, cv, 1) \
             if own_mask[g] else ((v[a:b] for v in stats[0]), (v[:, a:b] for v in stats[1]))
         return _fit_gene(Xt[a:b], Yf[g][:, ks], np.ascontiguousarray(mask[:, ks]),
                          (xbar[:, ks], h[:, ks]), (fold_xbar[:, :, ks], fold_h[:, :, ks]),
-                         folds, s, l1_ratio)
+                         test, s, l1_ratio)
 
     return genes, fit_one
 
 
-def _window_stats(Xt: np.ndarray, M: np.ndarray, folds: np.ndarray, cv: bool, threads: int):
+def _window_stats(Xt: np.ndarray, M: np.ndarray, test: np.ndarray, cv: bool, threads: int):
     """(xbar, h) of the SNPs of ``Xt`` under the mask M (individuals x tissues) and, when
     ``cv``, the same for each fold's training individuals (stacked; empty otherwise)."""
     whole = _snp_stats(Xt, M, threads)
     if not cv:
         return whole, np.zeros((2, 0, 0, 0))
     return whole, tuple(map(np.stack, zip(*[_snp_stats(
-        np.ascontiguousarray(Xt[:, folds != f]), np.ascontiguousarray(M[folds != f]), threads)
-        for f in range(folds.max() + 1)], strict=True)))
+        np.ascontiguousarray(Xt[:, ~held_out]), np.ascontiguousarray(M[~held_out]), threads)
+        for held_out in test], strict=True)))
 
 
 def _snp_stats(Xt: np.ndarray, M: np.ndarray, threads: int):

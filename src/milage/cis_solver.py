@@ -494,27 +494,27 @@ def _overfits(sse, curve, patience):
 
 
 @njit(nogil=True, cache=True)
-def cv_errors(Xt, Y, M, fold_xbar, fold_h, lambdas, gammas, relax_max_snps, l1_ratio, tol,
-              max_epochs, folds, patience):
-    """K-fold cross-validated squared error of one gene along its penalty path, for each
-    relaxation ``gammas`` (see :func:`relax_fit`; 1 is the plain fit): (penalties, gammas).
+def fold_errors(Xt, Y, M, fold_xbar, fold_h, lambdas, gammas, relax_max_snps, l1_ratio, tol,
+                max_epochs, test, patience):
+    """Held-out squared error of one gene along its penalty path in each cross-validation
+    fold, for each relaxation ``gammas`` (see :func:`relax_fit`; 1 is the plain fit):
+    (folds, penalties, gammas). Summing over folds and choosing are the caller's.
 
-    ``folds`` gives each individual's fold (0 .. n_folds - 1); fold_xbar / fold_h
-    (folds, SNPs, tissues) are :func:`snp_stats` of each fold's training individuals.
-    The small penalties that overfit are the slow ones, and the least-squares refits of
-    their many SNPs the costly ones. So in each fold the plain fit (gamma 1) and the relaxed
-    ones (gamma < 1, by their least error) are followed as two curves; a curve stops once
-    it has risen ``patience`` times in a row after its minimum (the relaxed one, with fewer
-    SNPs, at larger penalties), the relaxed one also once the fit keeps more than
+    ``test`` (folds, individuals) marks each fold's held-out individuals (any splitter's);
+    fold_xbar / fold_h (folds, SNPs, tissues) are :func:`snp_stats` of each fold's training
+    individuals. The small penalties that overfit are the slow ones, and the least-squares
+    refits of their many SNPs the costly ones. So in each fold the plain fit (gamma 1) and
+    the relaxed ones (gamma < 1, by their least error) are followed as two curves; a curve
+    stops once it has risen ``patience`` times in a row after its minimum (the relaxed one,
+    with fewer SNPs, at larger penalties), the relaxed one also once the fit keeps more than
     ``relax_max_snps`` SNPs, and the fold once both have stopped. The error at the penalties
     a curve skipped is +inf, so they are never chosen.
     """
-    n_folds = folds.max() + 1
-    err = np.zeros((lambdas.shape[0], gammas.shape[0]))
+    err = np.zeros((test.shape[0], lambdas.shape[0], gammas.shape[0]))
     plain, relaxed = gammas == 1.0, gammas < 1.0
-    for f in range(n_folds):
-        tr = np.nonzero(folds != f)[0]
-        te = np.nonzero(folds == f)[0]
+    for f in range(test.shape[0]):
+        tr = np.nonzero(~test[f])[0]
+        te = np.nonzero(test[f])[0]
         Xtr = np.ascontiguousarray(Xt[:, tr])
         Mtr = np.ascontiguousarray(M[tr])
         xbar, h = fold_xbar[f], fold_h[f]
@@ -532,7 +532,7 @@ def cv_errors(Xt, Y, M, fold_xbar, fold_h, lambdas, gammas, relax_max_snps, l1_r
             if active[1] and ((W != 0.0).sum(axis=1) > 0).sum() > relax_max_snps:
                 active[1] = False
                 for gi in np.nonzero(relaxed)[0]:
-                    err[li:, gi] = np.inf
+                    err[f, li:, gi] = np.inf
             W_ls = _least_squares(Xtr, Mt, xbar, Yct, W) if active[1] else W
             for c, columns in enumerate((plain, relaxed)):
                 if not active[c]:
@@ -541,12 +541,12 @@ def cv_errors(Xt, Y, M, fold_xbar, fold_h, lambdas, gammas, relax_max_snps, l1_r
                 for gi in np.nonzero(columns)[0]:
                     Wb = gammas[gi] * W + (1.0 - gammas[gi]) * W_ls
                     sse = _sse(Xte, Yte, Mte, Wb, ybar - (xbar * Wb).sum(axis=0))
-                    err[li, gi] += sse
+                    err[f, li, gi] = sse
                     least = min(least, sse)
                 if _overfits(least, curves[c], patience):
                     active[c] = False
                     for gi in np.nonzero(columns)[0]:
-                        err[li + 1:, gi] = np.inf
+                        err[f, li + 1:, gi] = np.inf
             if not active.any():
                 break
     return err
