@@ -20,6 +20,19 @@ TINY = dict(n_individuals=60, n_ungenotyped=3, n_tissues=8, n_genes=120, n_low_g
             min_tissue_fraction=0.4, n_replicates=2, n_decoy_sets=5, seed=7)
 
 
+def assert_predicted(folder: Path, ds, expected: np.ndarray) -> None:
+    """``milage predict``'s files in ``folder`` hold ``expected`` (samples x genes) for every
+    sample of the dataset ``ds``."""
+    from milage.files import file_names
+
+    for k, name in enumerate(file_names(ds.tissues).values()):
+        table = pd.read_csv(folder / f"{name}.predicted_expression.tsv.gz", sep="\t",
+                            index_col="individual")
+        rows = np.nonzero(ds.samples["tissue_index"].to_numpy() == k)[0]
+        got = table.loc[ds.samples["individual"].to_numpy()[rows], ds.genes["gene_id"]]
+        np.testing.assert_allclose(got.to_numpy(), expected[rows], atol=1e-4)
+
+
 def tissue_table() -> pd.DataFrame:
     return pd.read_csv(REPO / "resources" / "tissues.tsv", sep="\t")
 

@@ -2,11 +2,10 @@
 give the cis prediction plus the trans model's, per tissue, named as PredictDB's files."""
 
 import numpy as np
-import pandas as pd
 import pytest
+from conftest import assert_predicted
 
 from milage import cis, cli
-from milage.files import file_names
 from milage.predict import predict_expression
 from milage.settings import CisSettings
 from milage.trans_data import predict_samples
@@ -34,29 +33,20 @@ def finished_run(tiny_trans, tiny_prepared, tmp_path_factory):
     return results, ds, expected, tiny_prepared.parent / "tiny.vcf.gz"
 
 
-def _check(folder, ds, expected):
-    for k, name in enumerate(file_names(ds.tissues).values()):
-        table = pd.read_csv(folder / f"{name}.predicted_expression.tsv.gz", sep="\t",
-                            index_col="individual")
-        rows = np.nonzero(ds.samples["tissue_index"].to_numpy() == k)[0]
-        got = table.loc[ds.samples["individual"].to_numpy()[rows], ds.genes["gene_id"]]
-        np.testing.assert_allclose(got.to_numpy(), expected[rows], atol=1e-4)
-
-
 def test_predictions_are_cis_plus_trans_of_every_individual(finished_run, tmp_path):
     results, ds, expected, vcf = finished_run
     paths = predict_expression(results / "prepared", results / "cis" / "weights.parquet",
                                results / "cis" / "intercepts.parquet",
                                results / "trans" / "nn" / "params.npz", vcf, tmp_path)
     assert len(paths) == len(ds.tissues)
-    _check(tmp_path, ds, expected)
+    assert_predicted(tmp_path, ds, expected)
 
 
 def test_the_command_line_writes_the_same(finished_run, tmp_path):
     results, ds, expected, vcf = finished_run
     assert cli.main(["predict", "--results", str(results), "--model", "nn", "--genotypes",
                      str(vcf), "--out", str(tmp_path)]) == 0
-    _check(tmp_path, ds, expected)
+    assert_predicted(tmp_path, ds, expected)
 
 
 def test_the_command_line_reports_bad_input_in_one_line(finished_run, tmp_path, capsys):

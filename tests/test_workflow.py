@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, TINY
+from conftest import REPO, TINY, assert_predicted
 
 from milage.dataset import load_dataset
-from milage.files import file_names
 
 pytestmark = pytest.mark.slow     # every test here runs Snakemake
 
@@ -126,12 +125,7 @@ def test_trans_stage_is_reproducible_and_predicts_from_genotypes_alone(tiny_runs
     ds = load_dataset(a / "prepared")
     pred = np.load(a / "trans" / "nn" / "predictions.npy")
     for folder in (tmp_path, a / "predicted" / "nn"):
-        for k, name in enumerate(file_names(ds.tissues).values()):
-            table = pd.read_csv(folder / f"{name}.predicted_expression.tsv.gz", sep="\t",
-                                index_col="individual")
-            rows = np.nonzero(ds.samples["tissue_index"].to_numpy() == k)[0]
-            got = table.loc[ds.samples["individual"].to_numpy()[rows], ds.genes["gene_id"]]
-            np.testing.assert_allclose(got.to_numpy(), pred[rows], atol=1e-4)
+        assert_predicted(folder, ds, pred)
 
 
 def test_lint_and_format():
