@@ -60,31 +60,10 @@ def tiny_files(tmp_path_factory):
 def prepare(directory: Path, edit=None, scope: str = "gene", **overrides) -> Path:
     """Simulate a cohort and run the data stages in-process; return the prepared folder.
     ``edit(files)`` may change the written files first; ``scope`` is the Z-score scope."""
-    from milage.dataset import write_expression
-    from milage.expression import prepare_expression
-    from milage.files import write_table
-    from milage.genotypes import prepare_genotypes
-    from milage.prepare import cis_windows, normalise, split_individuals
-    from milage.settings import ExpressionSettings
+    from milage.cohort_check import prepare_cohort
 
-    settings = {**TINY, **overrides}
-    files = write_tiny(directory, **overrides)
-    if edit:
-        edit(files)
-    out = directory / "prepared"
-    prepare_genotypes(files["vcf"], out / "dosages.npy", out / "snps.tsv.gz",
-                      out / "genotyped.tsv")
-    genotyped = set(pd.read_csv(out / "genotyped.tsv", sep="\t")["individual"])
-    expr = prepare_expression(ExpressionSettings(min_samples=10), genotyped, gct=files["gct"],
-                              attributes=files["attributes"], annotation=files["gtf"])
-    split = split_individuals(expr.samples["individual"].unique(), seed=settings["seed"])
-    write_table(split, out / "individuals.tsv")
-    expr, moments = normalise(expr, split, scope)
-    write_expression(expr, out / "expression.npy", out / "samples.tsv", out / "genes.tsv")
-    write_table(moments, out / "moments.tsv")
-    snps = pd.read_csv(out / "snps.tsv.gz", sep="\t", dtype={"chrom": str})
-    write_table(cis_windows(expr.genes, snps, settings["cis_window"]), out / "cis_windows.tsv")
-    return out
+    return prepare_cohort(directory, SimulationSettings(**{**TINY, **overrides}),
+                          tissue_table(), 10, scope, edit, stem="tiny")
 
 
 @pytest.fixture(scope="session")

@@ -27,10 +27,13 @@ def _set(config, path, value):
 
 @pytest.mark.parametrize("path, value, message", [
     (("trans", "train", "l1", "alpha"), -1,
-     f"config trans.train.l1.alpha: -1 is not a number >= 0 or a mapping with keys ml, nn, tm. "
-     f"{FIX}"),
+     f"config trans.train.l1.alpha: -1 is not a number >= 0 or one of auto or a mapping with "
+     f"keys ml, nn, tm. {FIX}"),
+    (("trans", "train", "learning_rate"), "fast",
+     f"config trans.train.learning_rate: 'fast' is not a number > 0 or one of auto or a "
+     f"mapping with keys ml, nn, tm. {FIX}"),
     (("trans", "train", "l1", "alpha"), {"ml": -1, "nn": 1, "tm": 1},
-     f"config trans.train.l1.alpha.ml: -1 is not a number >= 0. {FIX}"),
+     f"config trans.train.l1.alpha.ml: -1 is not a number >= 0 or one of auto. {FIX}"),
     (("trans", "train", "learning_rate"), {"ml": 0.1},
      "config trans.train.learning_rate.nn: missing. Fix: add it (config/config.yaml has every "
      "key)"),

@@ -2,6 +2,7 @@
 training (resume, divergence), trans-eQTL tables."""
 
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -77,16 +78,77 @@ def test_proximal_adam_keeps_exact_zeros_and_leaves_unpenalised_variables():
 
 
 def test_l1_penalties_and_rates_are_one_number_or_one_per_model():
-    s = TrainSettings(l1={"alpha": {"ml": 0.15, "nn": 0.5, "tm": 0.4}, "beta": 3e-4, "V": 1e-4},
-                      learning_rate={"ml": 1e-3, "nn": 2e-3, "tm": 3e-3})
+    """Config penalties are per unit of the mean squared error over the entries a
+    coefficient predicts; the loss sums genes, so they act on it times genes x that share:
+    alpha all entries (x genes), beta one (tissue, gene) pair's (x 1/tissues), V one gene's
+    (x 1), W one tissue's (x genes/tissues)."""
+    s = TrainSettings(l1={"alpha": {"ml": 0.15, "nn": 0.5, "tm": 0.4}, "beta": 3e-4,
+                          "V": 1e-4, "W": 2e-4},
+                      learning_rate={"ml": 1e-3, "nn": 2e-3, "tm": "auto"})
     ml, tm = (model_class(k).zeros(4, 2, 3, 2).network() for k in ("ml", "tm"))
-    assert trans_train.model_l1(s.for_model("ml").l1, ml) == {"alpha": 0.15, "beta": 3e-4}
-    assert trans_train.model_l1(s.for_model("tm").l1, tm) == {"alpha": 0.4, "V": 1e-4, "W": 0.0}
+    assert trans_train.model_l1(s.for_model("ml").l1, ml) == pytest.approx(
+        {"alpha": 0.45, "beta": 1.5e-4})
+    assert trans_train.model_l1(s.for_model("tm").l1, tm) == pytest.approx(
+        {"alpha": 1.2, "V": 1e-4, "W": 3e-4})
     assert s.for_model("nn").learning_rate == 2e-3
+    assert s.for_model("tm").learning_rate == "auto"
+    assert trans_train.model_l1({"alpha": "auto"}, ml) == {"alpha": 0.0, "beta": 0.0}
     with pytest.raises(MilageError, match=r"trans.train.l1.alpha gives no value for model "
                                           r"'ml'. Fix: give one for each model, or one "):
         TrainSettings(l1={"alpha": {"nn": 0.5}}).for_model("ml")
     assert per_model({"ml": 0.01, "nn": 0.0075}, "nn", "beta_lambda") == 0.0075
+
+
+def test_penalties_select_the_same_coefficients_at_twice_the_genes(tiny_trans):
+    """The same cohort with every gene twice: the loss and its gradient in alpha double, and
+    so does the penalty acting on it, so training (Adam: scale-free steps) gives the same
+    alpha, zeros included. With a penalty in gradient units alpha would keep more SNPs."""
+    ds, data = tiny_trans
+    twice = dataclasses.replace(data, residuals=np.concatenate([data.residuals] * 2, axis=1))
+    init = ML.initialise(data, ds.genes[["cis_start", "cis_stop"]].to_numpy(),
+                         InitSettings(n_factors=3))
+    doubled = ML({**init.params, "beta": np.concatenate([init.params["beta"]] * 2, axis=2),
+                  "b": np.concatenate([init.params["b"]] * 2, axis=1)})
+    settings = TrainSettings(learning_rate=0.01, l1={"alpha": 0.002, "beta": 0.01},
+                             batch_size=0, max_epochs=15, patience=100)
+    alphas = []
+    for model, d in ((init, data), (doubled, twice)):
+        network = model.network()
+        trans_train.train(network, d, settings)
+        alphas.append(np.asarray(network.alpha))
+    assert 0 < (alphas[0] != 0).sum() < alphas[0].size / 2
+    np.testing.assert_array_equal(alphas[0] != 0, alphas[1] != 0)
+    np.testing.assert_allclose(alphas[0], alphas[1], atol=1e-4)
+
+
+def test_an_epoch_that_blows_up_is_undone_and_the_rate_lowered(tiny_trans, caplog):
+    ds, data = tiny_trans
+    settings = TrainSettings(learning_rate=0.5, l1={"alpha": 0.002}, max_epochs=12,
+                             patience=100)
+    _, history = _fit(ds, data, settings)
+    assert history["learning_rate"].iloc[-1] < 0.5
+    assert -history["ve_train"].diff().min() <= trans_train.ROLLBACK_DROP
+    assert "undone (training VE fell by more than 0.02" in caplog.text
+
+
+def test_auto_chooses_the_rate_and_the_alpha_penalty_on_validation(tiny_trans, caplog):
+    """The rate by successive halving (the winner's epochs kept), alpha's penalty along a
+    decreasing path from lambda_max / 16 in steps of 4; both logged and in the history."""
+    ds, data = tiny_trans
+    caplog.set_level("INFO")
+    network, history = _fit(ds, data, TrainSettings(max_epochs=40, patience=4,
+                                                    refit_lambdas=()))
+    best = history.loc[history["ve_valid"].idxmax()]
+    assert network.chosen == {"learning_rate": pytest.approx(best["learning_rate"]),
+                              "l1_alpha": pytest.approx(best["l1_alpha"]),
+                              "best_epoch": best["epoch"]}
+    rates = history["learning_rate"].iloc[1:].unique()
+    assert any(np.isclose(rates[0], r) for r in trans_train.RATES)
+    path = history["l1_alpha"].unique()
+    np.testing.assert_allclose(path[1:] / path[:-1], trans_train.PATH_RATIO, rtol=1e-5)
+    assert len(history) > sum(trans_train.RATE_ROUNDS) and "learning rate auto" in caplog.text
+    with pytest.raises(MilageError, match=r"learning_rate: auto needs optimizer adam"):
+        _fit(ds, data, TrainSettings(optimizer="sgd"))
 
 
 @pytest.mark.parametrize("kind", MODELS)
@@ -238,15 +300,15 @@ def _fit(ds, data, settings, checkpoint=None):
 
 def test_killed_training_resumes_to_the_same_weights(tiny_trans, tmp_path, monkeypatch):
     ds, data = tiny_trans
-    settings = TrainSettings(max_epochs=8, patience=100, checkpoint_every=2,
-                                   batch_size=16, l1={"alpha": 0.05})
+    settings = TrainSettings(learning_rate=0.003, max_epochs=12, patience=100,
+                             checkpoint_every=2, batch_size=16, l1={"alpha": 0.002})
     whole, history = _fit(ds, data, settings)
     record = trans_train._record
 
-    def killed(model, data, state, loss):      # the job dies during epoch 5
-        if state.epoch == 5:
+    def killed(model, optimizer, state, loss, ve):     # the job dies during epoch 7
+        if state.epoch == 7:
             raise KeyboardInterrupt
-        record(model, data, state, loss)
+        record(model, optimizer, state, loss, ve)
 
     monkeypatch.setattr(trans_train, "_record", killed)
     with pytest.raises(KeyboardInterrupt):
@@ -264,8 +326,8 @@ def test_diverging_training_stops_with_a_clear_message(tiny_trans, rate):
     """One rate for every model, or NN's own entry of a per-model one."""
     ds, data = tiny_trans
     settings = TrainSettings(learning_rate=rate, optimizer="sgd", max_epochs=20)
-    with pytest.raises(MilageError, match=r"training of nn diverged at epoch \d+ .*Fix: lower "
-                                          "trans.train.learning_rate"):
+    with pytest.raises(MilageError, match=r"training of nn diverged at epoch \d+: 6 tries in a "
+                                          r"row .*Fix: lower trans.train.learning_rate"):
         _fit(ds, data, settings)
 
 

@@ -41,11 +41,18 @@ def _message(error: ValidationError, root: dict) -> str:
                 "config.yaml has every key)")
     if error.validator in ("oneOf", "anyOf"):
         # the branch the value's type chose (a mapping of per-model numbers, say) says more
-        chosen = [e for e in error.context if e.validator != "type"]
+        chosen = [e for e in error.context if not _mismatch(e)]
         if chosen:
             return _message(max(chosen, key=lambda e: len(e.absolute_path)), root)
     schema = _property(error, root) or error.schema
     return f"{key}: {error.instance!r} is not {describe(schema, root)}. Fix: {FIX}"
+
+
+def _mismatch(error: ValidationError) -> bool:
+    """Whether an error only says the value is of another kind than a branch wants."""
+    if error.validator in ("oneOf", "anyOf"):
+        return all(_mismatch(e) for e in error.context)
+    return error.validator in ("type", "enum")
 
 
 def _property(error: ValidationError, root: dict) -> dict:

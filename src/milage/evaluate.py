@@ -3,6 +3,8 @@ the demo's planted truth."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -12,6 +14,8 @@ from milage.dataset import Dataset
 from milage.prepare import column_means
 
 SPLITS = ("train", "valid", "test")
+
+log = logging.getLogger(__name__)
 
 
 def training_means(y: np.ndarray, tissue: np.ndarray, sample_split: np.ndarray,
@@ -72,6 +76,20 @@ def variance_explained(ds: Dataset, pred: np.ndarray, model: str) -> pd.DataFram
         rows.append({"model": model, "split": split, "n_samples": int(r.sum()),
                      "ve": 1 - sse / sst[split], "ve_pooled": 1 - sse / sst_pooled[split]})
     return pd.DataFrame(rows)
+
+
+def flag_below_cis(table: pd.DataFrame, models) -> pd.DataFrame:
+    """``table`` (:func:`variance_explained` rows of several models, cis among them) with a
+    column ``beats_cis``: for each of ``models``, whether its validation VE (training VE
+    without a validation split) is above the cis model's; empty for the other rows. A
+    trans model that does not beat cis on the split that selected it adds nothing."""
+    split = "valid" if (table["split"] == "valid").any() else "train"
+    ve = table[table["split"] == split].set_index("model")["ve"]
+    beats = {m: bool(ve[m] > ve["cis"]) for m in models}
+    for model in (m for m, ok in beats.items() if not ok):
+        log.warning("%s does not beat the cis model on the %s split (VE %.4f, cis %.4f): "
+                    "its trans part adds nothing", model, split, ve[model], ve["cis"])
+    return table.assign(beats_cis=table["model"].map(beats).astype("boolean"))
 
 
 def r2_by_gene_tissue(ds: Dataset, pred: np.ndarray, split: str = "test") -> pd.DataFrame:

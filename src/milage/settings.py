@@ -14,16 +14,18 @@ from dataclasses import dataclass, field, fields, replace
 
 from milage.errors import MilageError
 
+AUTO = "auto"   # a setting chosen on the validation split
 
-def per_model(value: float | dict[str, float], model: str, key: str) -> float:
-    """A setting given as one number for every model or as a mapping {model: number}:
-    ``model``'s value (``key`` names the setting in errors)."""
-    if not isinstance(value, dict):
-        return float(value)
-    if model not in value:
-        raise MilageError(f"{key} gives no value for model {model!r}. Fix: give one for "
-                          "each model, or one number for all")
-    return float(value[model])
+
+def per_model(value, model: str, key: str) -> float | str:
+    """A setting given as one value for every model or as a mapping {model: value}:
+    ``model``'s value, a number or ``"auto"`` (``key`` names the setting in errors)."""
+    if isinstance(value, dict):
+        if model not in value:
+            raise MilageError(f"{key} gives no value for model {model!r}. Fix: give one for "
+                              "each model, or one value for all")
+        value = value[model]
+    return value if value == AUTO else float(value)
 
 
 def _fields(cls, section: dict, **extra) -> dict:
@@ -129,7 +131,7 @@ class InitSettings:
     candidates: str = "none"        # SNPs offered to the alpha LASSO of each factor
     alpha_lambda: float = 0.05      # LASSO penalty of alpha
     beta_lambda: float | dict[str, float] = field(    # group-LASSO of beta; per_model
-        default_factory=lambda: {"ml": 0.01, "nn": 0.0075})
+        default_factory=lambda: {"ml": 0.0035, "nn": 0.0025})
     v_lambda: float = 0.005         # LASSO penalty of V (TM)
     als_iterations: int = 50        # rank-1 factorisation sweeps (TM)
     seed: int = 1
@@ -154,15 +156,14 @@ class TrainSettings:
     resolves them."""
 
     optimizer: str = "adam"         # adam, or sgd (plain gradient descent, the paper's)
-    learning_rate: float | dict[str, float] = field(
-        default_factory=lambda: {"ml": 0.0015, "nn": 0.003, "tm": 0.003})
+    learning_rate: float | str | dict = AUTO   # Adam's rate, or auto (successive halving)
     batch_size: int = 32            # individuals per update; 0: the whole training set
     max_epochs: int = 300
     patience: int = 30              # epochs without a better validation VE before stopping
     checkpoint_every: int = 10      # epochs
-    refit_lambdas: tuple[float, ...] = (0.1, 0.2, 0.4)  # relaxed group-LASSO refits of beta
-    l1: dict[str, float | dict[str, float]] = field(default_factory=lambda: {
-        "alpha": {"ml": 0.15, "nn": 0.5, "tm": 0.5}, "beta": 0.0003, "V": 0.0001, "W": 0.0001})
+    refit_lambdas: tuple[float, ...] = (0.035, 0.07, 0.14)  # relaxed group-LASSO refits of beta
+    l1: dict[str, float | str | dict] = field(default_factory=lambda: {   # per unit of MSE
+        "alpha": AUTO, "beta": 0.01, "V": 0.0001, "W": 0.000002})
     seed: int = 1
 
     @classmethod

@@ -65,10 +65,23 @@ def scale_unit(f: np.ndarray, low: float = 0.1, high: float = 0.9) -> np.ndarray
     return low + (high - low) * (f - lo) / np.where(hi > lo, hi - lo, 1.0)
 
 
+def group_penalty(lam: float, samples: TrainSamples, n_individuals: int,
+                  n_tissues: int) -> float:
+    """The penalty of :class:`MultiTissueGroupLasso` (loss averaged over individuals and
+    summed over tissues, penalty on each factor's norm over tissues) that equals ``lam`` on
+    a scale-free form of the same objective: the loss averaged over the observed samples,
+    the penalty on the root-mean-square over tissues of a factor's loadings. A factor is
+    then kept for a gene when its loadings' covariance with the gene's residuals reaches
+    ``lam`` whatever the numbers of tissues, individuals and observed samples."""
+    return lam * len(samples.tissue) / (n_individuals * np.sqrt(n_tissues))
+
+
 def init_beta(f: np.ndarray, samples: TrainSamples, n_tissues: int, lam: float):
     """beta (factors x tissues x genes) and b (tissues x genes): per gene, the multi-tissue
-    group-LASSO of its residuals on the factors, missing samples masked."""
+    group-LASSO of its residuals on the factors, missing samples masked, at ``lam`` in
+    the units of :func:`group_penalty`."""
     n_genes = samples.residuals.shape[1]
+    lam = group_penalty(lam, samples, len(f), n_tissues)
     y = np.full((len(f), n_tissues, n_genes), np.nan)
     y[samples.individual, samples.tissue] = samples.residuals
     beta = np.zeros((f.shape[1], n_tissues, n_genes))

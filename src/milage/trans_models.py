@@ -54,6 +54,7 @@ class TransModel:
     penalised: tuple[str, ...] = ("alpha",)
     network_class = ""              # a class of milage.trans_network
     refits_loadings = False         # loadings refitted given the factors after training
+    alpha_path_start = 4.0**-2      # alpha's auto penalty path starts at this x lambda_max
 
     def __init__(self, params: dict[str, np.ndarray],
                  extras: dict[str, np.ndarray] | None = None) -> None:
@@ -198,9 +199,12 @@ class FactorModel(TransModel):
 
 @register
 class ML(FactorModel):
-    """ML: linear factors, F = X alpha + a."""
+    """ML: linear factors, F = X alpha + a. Unbounded factors make its gradient in alpha at
+    zero, lambda_max, large next to the penalty it ends up needing (the demo's tuned penalty
+    was about lambda_max / 60, NN's lambda_max / 30): its alpha path starts 4x lower."""
 
     name = "ml"
+    alpha_path_start = 4.0**-3
 
 
 @register

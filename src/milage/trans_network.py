@@ -144,7 +144,8 @@ def soft_threshold(v, threshold):
 class _Proximal:
     """Holds the L1 penalty of each variable (by name, ``l1``) for a proximal optimizer,
     which soft-thresholds the penalised variables after each update so their zeros are
-    exact."""
+    exact. The penalties are optimizer variables: training changes them between epochs
+    (:meth:`set_l1`, the alpha penalty path) and checkpoints save them with the moments."""
 
     def __init__(self, *, l1: dict[str, float], **kwargs):
         super().__init__(**kwargs)
@@ -152,7 +153,15 @@ class _Proximal:
 
     def build(self, var_list):
         super().build(var_list)
-        self._l1_of = [float(self.l1.get(v.name, 0.0)) for v in var_list]
+        self._l1_of = [self.add_variable((), initializer=keras.initializers.Constant(
+            float(self.l1.get(v.name, 0.0))), name=f"l1_{v.name}") for v in var_list]
+
+    def set_l1(self, name: str, value: float) -> None:
+        """Set the L1 penalty of the variable ``name``."""
+        self.l1[name] = float(value)
+        for v, lam in zip(self._trainable_variables, self._l1_of, strict=True):
+            if v.name == name:
+                lam.assign(float(value))
 
     def get_config(self):
         return {**super().get_config(), "l1": self.l1}
@@ -163,10 +172,9 @@ class ProximalSGD(_Proximal, keras.optimizers.SGD):
 
     def update_step(self, gradient, variable, learning_rate):
         super().update_step(gradient, variable, learning_rate)
-        lam = self._l1_of[self._get_variable_index(variable)]
-        if lam:
-            threshold = lam * ops.cast(learning_rate, variable.dtype)
-            self.assign(variable, soft_threshold(variable, threshold))
+        lam = ops.cast(self._l1_of[self._get_variable_index(variable)], variable.dtype)
+        self.assign(variable, soft_threshold(variable, lam * ops.cast(learning_rate,
+                                                                       variable.dtype)))
 
 
 class ProximalAdam(_Proximal, keras.optimizers.Adam):
@@ -182,7 +190,7 @@ class ProximalAdam(_Proximal, keras.optimizers.Adam):
         lr = ops.cast(learning_rate, dtype) * ops.sqrt(1 - ops.power(self.beta_2, t))
         hyper = ops.cast([self.beta_1, self.beta_2, self.epsilon], dtype)
         step = lr / (1 - ops.power(hyper[0], t))
-        threshold = lr * self._l1_of[index]
+        threshold = lr * ops.cast(self._l1_of[index], dtype)
         state = (variable, self._momentums[index], self._velocities[index])
         new = _adam_prox(*(_read(x) for x in state),
                          ops.cast(gradient, dtype), step, threshold, hyper)
@@ -207,3 +215,20 @@ def make_optimizer(name: str, learning_rate: float, l1: dict[str, float]):
     if name == "sgd":
         return ProximalSGD(l1=l1, learning_rate=learning_rate)
     raise ValueError(f"optimizer must be 'adam' or 'sgd', not {name!r}")
+
+
+class GradientSum(keras.optimizers.Optimizer):
+    """Not an optimizer: adds each batch's gradient into ``sums`` and leaves the variables
+    unchanged, so one pass of ``train_on_batch`` over the batches gives the gradient of
+    the loss at the current weights on any backend (Keras 3 has no backend-neutral
+    gradient call)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(learning_rate=0.0, **kwargs)
+
+    def build(self, var_list):
+        super().build(var_list)
+        self.sums = [self.add_variable_from_reference(v, "sum") for v in var_list]
+
+    def update_step(self, gradient, variable, learning_rate):
+        self.assign_add(self.sums[self._get_variable_index(variable)], gradient)

@@ -9,8 +9,10 @@ one does; Keras' EarlyStopping and BackupAndRestore do not save it together.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import math
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -21,19 +23,47 @@ import pandas as pd
 
 from milage.errors import MilageError
 from milage.files import atomic_output
-from milage.settings import InitSettings, TrainSettings
+from milage.settings import AUTO, InitSettings, TrainSettings
 from milage.trans_data import TransData, predict_samples, score, split_ve
 from milage.trans_loadings import refit_beta
 from milage.trans_models import model_class
-from milage.trans_network import Network, make_optimizer
+from milage.trans_network import GradientSum, Network, make_optimizer
 
 log = logging.getLogger(__name__)
 
 
-def model_l1(l1: dict[str, float], model: Network) -> dict[str, float]:
-    """The L1 penalty of each penalised variable of ``model`` (0 where ``l1``, resolved for
-    the model by :meth:`TrainSettings.for_model`, names none)."""
-    return {name: l1.get(name, 0.0) for name in model.penalised}
+ROLLBACK_DROP = 0.02   # a training VE fall from one epoch to the next that undoes the epoch
+MAX_ROLLBACKS = 5      # undone epochs in a row (the learning rate halved each time) before
+                       # training stops: the rate is then 1/32 of where it started
+RATES = (5e-4, 1e-3, 2e-3, 4e-3, 8e-3)   # Adam's rates tried by learning_rate auto
+RATE_ROUNDS = (4, 8)   # epochs of each successive-halving round of the rate search
+MIN_DELTA = 1e-4       # a validation VE gain below this does not reset the patience count
+PATH_RATIO = 0.25      # each penalty of the alpha path is this times the previous one,
+PATH_POINTS = 4        # from the model's alpha_path_start x lambda_max
+
+
+def penalty_scale(model: Network, name: str) -> float:
+    """What a penalty of ``trans.train.l1`` is multiplied by to act on the training loss.
+
+    The config's penalties are per unit of the mean squared error over the entries (sample,
+    gene) one coefficient predicts: all of them for alpha, a gene's for V, a tissue's for W,
+    one (tissue, gene) pair's for beta. The loss sums the squared error over genes and
+    averages it over samples, that is genes x the mean over entries, so a coefficient that
+    predicts 1/tissues and/or 1/genes of the entries gets genes x that share. The same
+    number then selects coefficients of the same effect size at any number of genes,
+    tissues or individuals."""
+    axes = model_class(model.name).axes[name]
+    _, n_tissues, n_genes, _ = model.shape_
+    size = {"tissue": n_tissues, "gene": n_genes}
+    return n_genes / math.prod(size.get(axis, 1) for axis in axes)
+
+
+def model_l1(l1: dict, model: Network) -> dict[str, float]:
+    """The L1 penalty of each penalised variable of ``model`` on the training loss (from
+    ``l1``, resolved for the model by :meth:`TrainSettings.for_model`; 0 where it names
+    none or says auto, which the alpha path sets)."""
+    return {name: 0.0 if l1.get(name, 0.0) == AUTO else
+            float(l1.get(name, 0.0)) * penalty_scale(model, name) for name in model.penalised}
 
 
 def deterministic(seed: int) -> None:
@@ -51,14 +81,24 @@ def _batches(rows: np.ndarray, size: int, seed: int, epoch: int):
 
 
 class _State:
-    """Everything a resumed run needs besides the weights: epoch, history, best weights;
-    and the splits whose VE the history records."""
+    """Everything a resumed run needs besides the weights and the optimizer's variables
+    (which hold the learning rate and the penalties): epoch, history, best weights, the
+    patience counter and where the alpha path stands; and the splits whose VE the history
+    records."""
+
+    SCALARS = ("epoch", "wait", "best", "mark", "point", "point_start", "rollbacks")
 
     def __init__(self, model: Network, splits: tuple[str, ...] = ("train", "valid")):
         self.splits = splits
-        self.epoch, self.wait, self.best = 0, 0, -np.inf
+        self.epoch = self.wait = self.point = self.rollbacks = 0
+        self.best = self.mark = self.point_start = -np.inf
         self.best_weights = model.get_weights()
         self.history: list[dict] = []
+
+    def copy(self) -> _State:
+        other = copy.copy(self)
+        other.history = list(self.history)
+        return other
 
 
 def _fingerprint(model: Network, data: TransData, s: TrainSettings) -> str:
@@ -69,12 +109,24 @@ def _fingerprint(model: Network, data: TransData, s: TrainSettings) -> str:
                  float(np.nansum(data.residuals, dtype=np.float64)), data.split.tolist()))
 
 
+def _snapshot(model: Network, optimizer) -> tuple[list, list]:
+    return model.get_weights(), [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
+
+
+def _set(model: Network, optimizer, snapshot: tuple[list, list]) -> None:
+    model.set_weights(snapshot[0])
+    for v, value in zip(optimizer.variables, snapshot[1], strict=True):
+        v.assign(value)
+
+
 def _save(path: Path, model, optimizer, state: _State, fingerprint: str) -> None:
-    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
-    arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
+    weights, variables = _snapshot(model, optimizer)
+    arrays = {f"w{i}": w for i, w in enumerate(weights)}
+    arrays.update({f"o{i}": v for i, v in enumerate(variables)})
     arrays.update({f"b{i}": w for i, w in enumerate(state.best_weights)})
-    arrays.update(fingerprint=np.array(fingerprint), epoch=state.epoch, wait=state.wait,
-                  best=state.best, history=np.array(json.dumps(state.history)))
+    scalars = {k: getattr(state, k) for k in _State.SCALARS}
+    arrays.update(fingerprint=np.array(fingerprint), state=np.array(json.dumps(scalars)),
+                  history=np.array(json.dumps(state.history)))
     with atomic_output(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
 
@@ -87,71 +139,204 @@ def _restore(path: Path, model, optimizer, state: _State, fingerprint: str) -> b
         log.info("checkpoint %s is from other settings: starting afresh", path)
         return False
     n = len(model.weights)
-    model.set_weights([z[f"w{i}"] for i in range(n)])
-    for i, v in enumerate(optimizer.variables):
-        v.assign(z[f"o{i}"])
+    _set(model, optimizer, ([z[f"w{i}"] for i in range(n)],
+                            [z[f"o{i}"] for i in range(len(optimizer.variables))]))
     state.best_weights = [z[f"b{i}"] for i in range(n)]
-    state.epoch, state.wait, state.best = int(z["epoch"]), int(z["wait"]), float(z["best"])
+    for key, value in json.loads(str(z["state"])).items():
+        setattr(state, key, value)
     state.history = json.loads(str(z["history"]))
     log.info("resumed from %s at epoch %d", path, state.epoch)
     return True
 
 
-def _check_finite(loss: float, model: Network, epoch: int) -> None:
-    bad = [v.name for v in model.weights if not np.isfinite(np.asarray(v)).all()]
-    if not np.isfinite(loss) or bad:
-        raise MilageError(f"training of {model.name} diverged at epoch {epoch} (loss {loss}, "
-                          f"non-finite: {bad or 'loss only'}). Fix: lower "
-                          "trans.train.learning_rate or raise the L1 penalties; no parameters "
-                          "were written")
+def _rate(optimizer) -> float:
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+def _epoch(model: Network, optimizer, data: TransData, s: TrainSettings,
+           state: _State) -> bool:
+    """Train one epoch and record it; or, when it turned a value non-finite or made the
+    training VE fall by more than ``ROLLBACK_DROP``, undo it (weights and optimizer state)
+    and return False."""
+    before = _snapshot(model, optimizer)
+    epoch = state.epoch + 1
+    losses = [float(model.train_on_batch(*data.batch(rows)))
+              for rows in _batches(data.rows("train"), s.batch_size, s.seed, epoch)]
+    finite = np.isfinite(losses).all() and all(np.isfinite(w).all()
+                                               for w in model.get_weights())
+    ve = split_ve(data, predict_samples(model, data), state.splits) if finite else {}
+    if not finite or ve["train"] < state.history[-1]["ve_train"] - ROLLBACK_DROP:
+        _set(model, optimizer, before)
+        return False
+    state.epoch = epoch
+    _record(model, optimizer, state, float(np.mean(losses)), ve)
+    return True
+
+
+def _record(model: Network, optimizer, state: _State, loss: float, ve: dict) -> None:
+    """Append the epoch (its loss, VE per split, learning rate and alpha penalty in config
+    units) to the history; track the best validation VE."""
+    lam = getattr(optimizer, "l1", {}).get("alpha", 0.0) / penalty_scale(model, "alpha")
+    state.history.append({"epoch": state.epoch, "loss": loss,
+                          **{f"ve_{k}": v for k, v in ve.items()},
+                          "learning_rate": _rate(optimizer), "l1_alpha": lam})
+    best = score(ve)
+    if best > state.best:
+        state.best, state.best_weights = best, model.get_weights()
+    if best >= state.mark + MIN_DELTA:
+        state.mark, state.wait = best, 0
+    else:
+        state.wait += 1
+    log.info("epoch %d loss %.5f %s", state.epoch, loss,
+             " ".join(f"ve_{k} {v:.4f}" for k, v in ve.items()))
+
+
+def _step(model: Network, optimizer, data: TransData, s: TrainSettings,
+          state: _State) -> None:
+    """One epoch; an undone one halves the learning rate, and ``MAX_ROLLBACKS`` in a row
+    stop training."""
+    if _epoch(model, optimizer, data, s, state):
+        state.rollbacks = 0
+        return
+    state.rollbacks += 1
+    rate = _rate(optimizer) / 2
+    if state.rollbacks > MAX_ROLLBACKS:
+        raise MilageError(
+            f"training of {model.name} diverged at epoch {state.epoch + 1}: {MAX_ROLLBACKS + 1} "
+            f"tries in a row made the training VE fall or a value non-finite, with the "
+            f"learning rate halved each time (last {rate * 4:.3g}). Fix: lower "
+            "trans.train.learning_rate or raise the L1 penalties (trans.train.l1); no "
+            "parameters were written")
+    optimizer.learning_rate.assign(rate)
+    log.warning("epoch %d undone (training VE fell by more than %g, or a value turned "
+                "non-finite): learning rate lowered to %.3g", state.epoch + 1,
+                ROLLBACK_DROP, rate)
+
+
+def _alpha_max(model: Network, data: TransData, s: TrainSettings) -> float:
+    """The largest |gradient| of the loss in alpha at the current weights (the
+    initialisation, where alpha is zero with the default candidates): the smallest penalty
+    that keeps alpha zero, where glmnet's penalty path starts. One pass over the training
+    batches without updates."""
+    probe = GradientSum()
+    model.compile(optimizer=probe)
+    batches = _batches(data.rows("train"), s.batch_size, s.seed, 0)
+    for rows in batches:
+        model.train_on_batch(*data.batch(rows))
+    index = [v.name for v in model.trainable_variables].index("alpha")
+    return float(np.abs(keras.ops.convert_to_numpy(probe.sums[index])).max()) / len(batches)
+
+
+def _choose_rate(model: Network, optimizer, data: TransData, s: TrainSettings,
+                 state: _State) -> _State:
+    """Successive halving over ``RATES``: each rate trains ``RATE_ROUNDS[0]`` epochs from
+    the current weights, the better half by validation VE goes on for the next round's
+    epochs, and so on; a rate whose epoch would be undone drops out. Training goes on from
+    the winner (its epochs are kept); returns its state."""
+    start = _snapshot(model, optimizer)
+    runs = {rate: (state.copy(), start) for rate in RATES}
+    for n_epochs in RATE_ROUNDS:
+        for rate, (run, snapshot) in list(runs.items()):
+            _set(model, optimizer, snapshot)
+            optimizer.learning_rate.assign(rate)
+            ok = all(_epoch(model, optimizer, data, s, run) for _ in range(n_epochs))
+            runs[rate] = (run if ok else None, _snapshot(model, optimizer))
+        ranked = sorted((r for r in runs if runs[r][0]), key=lambda r: -runs[r][0].best)
+        if not ranked:
+            raise MilageError(f"training of {model.name} diverged at every learning rate "
+                              f"of {RATES}. Fix: set trans.train.learning_rate to a number "
+                              "below the smallest, or raise trans.train.l1")
+        runs = {r: runs[r] for r in ranked[:max(1, len(ranked) // 2)]}
+    rate = next(iter(runs))
+    log.info("learning rate auto: %g (validation VE %.4f after %d epochs)", rate,
+             runs[rate][0].best, sum(RATE_ROUNDS))
+    _set(model, optimizer, runs[rate][1])
+    return runs[rate][0]
+
+
+def _next_point(model: Network, optimizer, state: _State) -> bool:
+    """Move the alpha path to its next, smaller penalty, warm-started from the best
+    weights; False when the path is done (its last point added less than ``PATH_TOL`` to
+    the best validation VE, or ``PATH_POINTS`` are done)."""
+    if state.best < state.point_start + MIN_DELTA or state.point + 1 >= PATH_POINTS:
+        return False
+    state.point += 1
+    state.point_start, state.wait = state.best, 0
+    optimizer.set_l1("alpha", optimizer.l1["alpha"] * PATH_RATIO)
+    model.set_weights(state.best_weights)
+    return True
 
 
 def train(model: Network, data: TransData, s: TrainSettings,
           checkpoint: str | os.PathLike | None = None,
           splits: tuple[str, ...] = ("train", "valid")) -> pd.DataFrame:
-    """Train ``model`` (initialised) in place; return the history (epoch, loss, ve per split).
+    """Train ``model`` (initialised) in place; return the history (epoch, loss, VE per
+    split, learning rate, alpha penalty).
 
-    Epoch 0 is the initialisation. The weights of the epoch with the best validation VE
-    are restored at the end (the last epoch's when there is no validation split).
-    ``splits`` are those whose VE the history records each epoch (adding "test" only
-    reports it: selection always uses the validation split).
+    Epoch 0 is the initialisation. ``learning_rate`` auto picks Adam's rate by
+    :func:`_choose_rate`; alpha's penalty auto follows a decreasing path (glmnet's: from
+    the model's ``alpha_path_start`` x the smallest penalty that keeps alpha zero, each point warm-started from the
+    previous point's best and trained until ``patience`` epochs pass without a better
+    validation VE), else training stops after ``patience`` such epochs. The weights
+    of the epoch with the best validation VE are restored at the end (the last epoch's
+    when there is no validation split); the chosen rate and penalty go to the log and
+    ``model.chosen``. ``splits`` are those whose VE the history records (adding "test"
+    only reports it: selection always uses the validation split).
     """
-    s = s.for_model(model.name)   # a linear factor's scale differs from a sigmoid's: ML's
-    deterministic(s.seed)        # alpha wants a smaller penalty and rate than NN's
-    optimizer = make_optimizer(s.optimizer, s.learning_rate, model_l1(s.l1, model))
+    s = s.for_model(model.name)   # a linear factor's scale differs from a sigmoid's
+    deterministic(s.seed)
+    auto_rate = s.learning_rate == AUTO
+    if auto_rate and s.optimizer != "adam":
+        raise MilageError("config trans.train.learning_rate: auto needs optimizer adam. "
+                          "Fix: give a number, or set trans.train.optimizer to adam")
+    auto_alpha = s.l1.get("alpha") == AUTO and "alpha" in model.penalised
+    lam_max = _alpha_max(model, data, s) if auto_alpha else 0.0
+    optimizer = make_optimizer(s.optimizer, RATES[0] if auto_rate else s.learning_rate,
+                               model_l1(s.l1, model))
     model.compile(optimizer=optimizer)
     optimizer.build(model.trainable_variables)
+    if auto_alpha:
+        optimizer.set_l1("alpha", lam_max * model_class(model.name).alpha_path_start)
     state, fingerprint = _State(model, splits), _fingerprint(model, data, s)
+    cis = score(split_ve(data, np.zeros_like(data.residuals), splits))
     path = Path(checkpoint) if checkpoint else None
     if not (path and _restore(path, model, optimizer, state, fingerprint)):
-        _record(model, data, state, np.nan)
-    train_rows = data.rows("train")
-    while state.epoch < s.max_epochs and state.wait < s.patience:
-        state.epoch += 1
-        losses = [float(model.train_on_batch(*data.batch(rows)))
-                  for rows in _batches(train_rows, s.batch_size, s.seed, state.epoch)]
-        _check_finite(float(np.mean(losses)), model, state.epoch)
-        _record(model, data, state, float(np.mean(losses)))
+        _record(model, optimizer, state, np.nan,
+                split_ve(data, predict_samples(model, data), splits))
+        state.point_start = state.best
+        if auto_rate:
+            state = _choose_rate(model, optimizer, data, s, state)
+    while state.epoch < s.max_epochs:
+        if state.wait >= s.patience and not (auto_alpha
+                                           and _next_point(model, optimizer, state)):
+            break
+        _step(model, optimizer, data, s, state)
         if path and (state.epoch % s.checkpoint_every == 0):
             _save(path, model, optimizer, state, fingerprint)
     model.set_weights(state.best_weights)
     if path:
         path.unlink(missing_ok=True)    # a checkpoint only outlives a killed run
-    return pd.DataFrame(state.history)
+    history = pd.DataFrame(state.history)
+    _report(model, history, cis)
+    return history
 
 
-def _record(model: Network, data: TransData, state: _State, loss: float) -> None:
-    """Append the epoch's VE per split; track the best validation VE."""
-    ve = split_ve(data, predict_samples(model, data), state.splits)
-    state.history.append({"epoch": state.epoch, "loss": loss,
-                          **{f"ve_{k}": v for k, v in ve.items()}})
-    best = score(ve)
-    if best > state.best:
-        state.best, state.wait, state.best_weights = best, 0, model.get_weights()
-    else:
-        state.wait += 1
-    log.info("epoch %d loss %.5f %s", state.epoch, loss,
-             " ".join(f"ve_{k} {v:.4f}" for k, v in ve.items()))
+def _report(model: Network, history: pd.DataFrame, cis: float) -> None:
+    """Log the chosen learning rate and alpha penalty (kept as ``model.chosen``), and warn
+    when the best validation VE is not above the cis model's."""
+    best = history.loc[history[score_column(history)].idxmax()]
+    model.chosen = {"learning_rate": float(best["learning_rate"]),
+                    "l1_alpha": float(best["l1_alpha"]), "best_epoch": int(best["epoch"])}
+    log.info("%s: best epoch %d, learning rate %.3g, alpha penalty %.3g", model.name,
+             best["epoch"], best["learning_rate"], best["l1_alpha"])
+    if best[score_column(history)] <= cis:
+        log.warning("%s does not beat the cis model on validation (VE %.4f, cis %.4f): its "
+                    "trans part adds nothing", model.name, best[score_column(history)], cis)
+
+
+def score_column(history: pd.DataFrame) -> str:
+    """The history column model selection maximises (:func:`score`)."""
+    return "ve_valid" if "ve_valid" in history else "ve_train"
 
 
 def fit_model(kind: str, data: TransData, cis_windows: np.ndarray, init_settings: InitSettings,
