@@ -21,8 +21,8 @@ def main(sm):
     network, history = fit_model(sm.wildcards.model, data, windows,
                                  InitSettings(**sm.params.init),
                                  TrainSettings(**sm.params.train), sm.params.checkpoint)
-    TransModel.from_network(network, loadings=dense_loadings(network, data)).save(
-        sm.output.params, data)
+    TransModel.from_network(network, loadings=dense_loadings(network, data),
+                            **network.chosen).save(sm.output.params, data)
     write_table(history, sm.output.history)
     if "predictions" in sm.output.keys():
         total = ds.expression - residuals + predict_samples(network, data)  # cis + trans
