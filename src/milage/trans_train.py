@@ -204,7 +204,7 @@ def _step(model: Network, optimizer, data: TransData, s: TrainSettings,
         raise MilageError(
             f"training of {model.name} diverged at epoch {state.epoch + 1}: {MAX_ROLLBACKS + 1} "
             f"tries in a row made the training VE fall or a value non-finite, with the "
-            f"learning rate halved each time (last {rate * 4:.3g}). Fix: lower "
+            f"learning rate halved each time (last {rate * 2:.3g}). Fix: lower "
             "trans.train.learning_rate or raise the L1 penalties (trans.train.l1); no "
             "parameters were written")
     optimizer.learning_rate.assign(rate)
@@ -255,15 +255,14 @@ def _choose_rate(model: Network, optimizer, data: TransData, s: TrainSettings,
 
 
 def _next_point(model: Network, optimizer, state: _State) -> bool:
-    """Move the alpha path to its next, smaller penalty, warm-started from the best
-    weights; False when the path is done (its last point added less than ``PATH_TOL`` to
+    """Move the alpha path to its next, smaller penalty, warm-started from the current
+    weights (the solution at the previous penalty); False when the path is done (its last point added less than ``PATH_TOL`` to
     the best validation VE, or ``PATH_POINTS`` are done)."""
     if state.best < state.point_start + MIN_DELTA or state.point + 1 >= PATH_POINTS:
         return False
     state.point += 1
     state.point_start, state.wait = state.best, 0
     optimizer.set_l1("alpha", optimizer.l1["alpha"] * PATH_RATIO)
-    model.set_weights(state.best_weights)
     return True
 
 
@@ -274,10 +273,11 @@ def train(model: Network, data: TransData, s: TrainSettings,
     split, learning rate, alpha penalty).
 
     Epoch 0 is the initialisation. ``learning_rate`` auto picks Adam's rate by
-    :func:`_choose_rate`; alpha's penalty auto follows a decreasing path (glmnet's: from
-    the model's ``alpha_path_start`` x the smallest penalty that keeps alpha zero, each point warm-started from the
-    previous point's best and trained until ``patience`` epochs pass without a better
-    validation VE), else training stops after ``patience`` such epochs. The weights
+    :func:`_choose_rate`. Alpha's penalty auto follows a decreasing path, as glmnet's: from
+    the model's ``alpha_path_start`` x the smallest penalty that keeps alpha zero, each
+    point warm-started from the previous one's solution and trained until ``patience``
+    epochs bring no validation VE gain (:func:`_next_point`); a fixed penalty trains until
+    then. An epoch that blows up is undone (:func:`_step`). The weights
     of the epoch with the best validation VE are restored at the end (the last epoch's
     when there is no validation split); the chosen rate and penalty go to the log and
     ``model.chosen``. ``splits`` are those whose VE the history records (adding "test"
