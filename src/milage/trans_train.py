@@ -32,12 +32,13 @@ from milage.trans_network import GradientSum, Network, make_optimizer
 log = logging.getLogger(__name__)
 
 
-ROLLBACK_DROP = 0.02   # a training VE fall from one epoch to the next that undoes the epoch
+ROLLBACK_DROP = 0.05   # a training VE fall from one epoch to the next that undoes the epoch
 MAX_ROLLBACKS = 5      # undone epochs in a row (the learning rate halved each time) before
                        # training stops: the rate is then 1/32 of where it started
 RATES = (5e-4, 1e-3, 2e-3, 4e-3, 8e-3)   # Adam's rates tried by learning_rate auto
 RATE_ROUNDS = (4, 8)   # epochs of each successive-halving round of the rate search
-MIN_DELTA = 1e-4       # a validation VE gain below this does not reset the patience count
+MIN_DELTA = 1e-3       # on alpha's path, a validation VE gain below this does not reset the
+                       # patience count (a fixed penalty: any gain does, as in Keras)
 PATH_RATIO = 0.25      # each penalty of the alpha path is this times the previous one,
 PATH_POINTS = 4        # from the model's alpha_path_start x lambda_max
 
@@ -88,9 +89,11 @@ class _State:
 
     SCALARS = ("epoch", "wait", "best", "mark", "point", "point_start", "rollbacks")
 
-    def __init__(self, model: Network, splits: tuple[str, ...] = ("train", "valid")):
+    def __init__(self, model: Network, splits: tuple[str, ...] = ("train", "valid"),
+                 path: bool = False):
         self.splits = splits
-        self.epoch = self.wait = self.point = self.rollbacks = 0
+        self.epoch = self.wait = self.rollbacks = 0
+        self.point = 0 if path else -1          # index on alpha's path; -1: no path
         self.best = self.mark = self.point_start = -np.inf
         self.best_weights = model.get_weights()
         self.history: list[dict] = []
@@ -183,7 +186,7 @@ def _record(model: Network, optimizer, state: _State, loss: float, ve: dict) -> 
     best = score(ve)
     if best > state.best:
         state.best, state.best_weights = best, model.get_weights()
-    if best >= state.mark + MIN_DELTA:
+    if best > state.mark + (MIN_DELTA if state.point >= 0 else 0.0):
         state.mark, state.wait = best, 0
     else:
         state.wait += 1
@@ -235,7 +238,7 @@ def _choose_rate(model: Network, optimizer, data: TransData, s: TrainSettings,
     the winner (its epochs are kept); returns its state."""
     start = _snapshot(model, optimizer)
     runs = {rate: (state.copy(), start) for rate in RATES}
-    for n_epochs in RATE_ROUNDS:
+    for n_epochs in _rounds(s.max_epochs):
         for rate, (run, snapshot) in list(runs.items()):
             _set(model, optimizer, snapshot)
             optimizer.learning_rate.assign(rate)
@@ -249,15 +252,25 @@ def _choose_rate(model: Network, optimizer, data: TransData, s: TrainSettings,
         runs = {r: runs[r] for r in ranked[:max(1, len(ranked) // 2)]}
     rate = next(iter(runs))
     log.info("learning rate auto: %g (validation VE %.4f after %d epochs)", rate,
-             runs[rate][0].best, sum(RATE_ROUNDS))
+             runs[rate][0].best, runs[rate][0].epoch)
     _set(model, optimizer, runs[rate][1])
     return runs[rate][0]
 
 
+def _rounds(max_epochs: int) -> tuple[int, ...]:
+    """The rate search's rounds (``RATE_ROUNDS``), shortened so that the winner's epochs
+    stay within ``max_epochs``."""
+    if sum(RATE_ROUNDS) <= max_epochs:
+        return RATE_ROUNDS
+    first = max_epochs // 3
+    return tuple(n for n in (first, max_epochs - first) if n > 0)
+
+
 def _next_point(model: Network, optimizer, state: _State) -> bool:
     """Move the alpha path to its next, smaller penalty, warm-started from the current
-    weights (the solution at the previous penalty); False when the path is done (its last point added less than ``PATH_TOL`` to
-    the best validation VE, or ``PATH_POINTS`` are done)."""
+    weights (the solution at the previous penalty); False when the path is done: its last
+    point added less than ``MIN_DELTA`` to the best validation VE, or ``PATH_POINTS`` are
+    done."""
     if state.best < state.point_start + MIN_DELTA or state.point + 1 >= PATH_POINTS:
         return False
     state.point += 1
@@ -297,7 +310,7 @@ def train(model: Network, data: TransData, s: TrainSettings,
     optimizer.build(model.trainable_variables)
     if auto_alpha:
         optimizer.set_l1("alpha", lam_max * model_class(model.name).alpha_path_start)
-    state, fingerprint = _State(model, splits), _fingerprint(model, data, s)
+    state, fingerprint = _State(model, splits, auto_alpha), _fingerprint(model, data, s)
     cis = score(split_ve(data, np.zeros_like(data.residuals), splits))
     path = Path(checkpoint) if checkpoint else None
     if not (path and _restore(path, model, optimizer, state, fingerprint)):
