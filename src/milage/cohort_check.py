@@ -9,11 +9,28 @@ training VE more than ``MAX_EPOCH_DROP`` below the previous epoch's.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from milage import cis
+from milage.dataset import load_dataset, write_expression
+from milage.evaluate import oracle_prediction, variance_explained
+from milage.expression import prepare_expression
+from milage.files import write_table
+from milage.genotypes import prepare_genotypes
+from milage.prepare import cis_windows, normalise, split_individuals
+from milage.settings import (
+    CisSettings,
+    ExpressionSettings,
+    InitSettings,
+    SimulationSettings,
+    TrainSettings,
+)
+from milage.sim_cohort import simulate_cohort, write_cohort
+from milage.trans_data import predict_samples, split_ve, trans_data
+from milage.trans_train import fit_model
 
 MIN_SHARE = 0.75
 MAX_EPOCH_DROP = 0.05
@@ -41,14 +58,6 @@ def prepare_cohort(directory: Path, sim, tissues: pd.DataFrame, min_samples: int
     """Simulate the cohort of ``sim`` (:class:`SimulationSettings`), write it in the real
     formats under ``directory`` as ``stem``.* (``edit(files)`` may change them) and run
     the data stages; return the prepared folder."""
-    from milage.dataset import write_expression
-    from milage.expression import prepare_expression
-    from milage.files import write_table
-    from milage.genotypes import prepare_genotypes
-    from milage.prepare import cis_windows, normalise, split_individuals
-    from milage.settings import ExpressionSettings
-    from milage.sim_cohort import simulate_cohort, write_cohort
-
     files = {k: directory / f"{stem}.{ext}" for k, ext in [
         ("vcf", "vcf.gz"), ("gct", "gct.gz"), ("attributes", "attributes.tsv"),
         ("gtf", "gtf"), ("gmt", "gmt"), ("truth", "npz")]}
@@ -94,19 +103,11 @@ def shortfalls(row: dict, models) -> list[str]:
     return out
 
 
-def check_cohort(directory: Path, config: dict, tissues: pd.DataFrame,
-                 models: tuple[str, ...] | None = None) -> dict:
-    """Simulate, prepare, fit cis and train ``models`` (default: the config's) on the cohort of
-    ``config``; return test VE of cis, oracle, oracle_cis and each model, each model's largest
-    drop of training VE from one epoch to the next, and the settings training chose."""
-    from milage import cis
-    from milage.dataset import load_dataset
-    from milage.evaluate import oracle_prediction, variance_explained
-    from milage.settings import (CisSettings, ExpressionSettings, InitSettings,
-                                 SimulationSettings, TrainSettings)
-    from milage.trans_data import predict_samples, split_ve, trans_data
-    from milage.trans_train import fit_model
-
+def check_cohort(directory: Path, config: dict, tissues: pd.DataFrame) -> dict:
+    """Simulate, prepare, fit cis and train the config's trans models on the cohort of
+    ``config`` (data and cis fit kept in ``directory`` and reused); return test VE of cis,
+    oracle, oracle_cis and each model, each model's largest drop of training VE from one
+    epoch to the next, and the settings training chose."""
     directory = Path(directory)
     prepared = directory / "prepared"
     if not (prepared / "cis_windows.tsv").exists():
@@ -129,11 +130,11 @@ def check_cohort(directory: Path, config: dict, tissues: pd.DataFrame,
            "oracle_cis": test_ve(oracle_prediction(ds, truth, trans=False), "oracle_cis")}
     data = trans_data(ds, ds.expression - cis_pred)
     windows = ds.genes[["cis_start", "cis_stop"]].to_numpy()
-    for kind in models or config["trans"]["models"]:
+    for kind in config["trans"]["models"]:
         network, history = fit_model(kind, data, windows, InitSettings.from_config(config),
                                      TrainSettings.from_config(config))
         out[kind] = split_ve(data, predict_samples(network, data))["test"]
         out[f"{kind}_drop"] = float(-history["ve_train"].diff().min())
         out[f"{kind}_epochs"] = int(history["epoch"].max())
-        out.update({f"{kind}_{k}": v for k, v in getattr(network, "chosen", {}).items()})
+        out.update({f"{kind}_{k}": v for k, v in network.chosen.items()})
     return out
