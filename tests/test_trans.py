@@ -298,11 +298,17 @@ def _fit(ds, data, settings, checkpoint=None):
                            InitSettings(n_factors=3), settings, checkpoint)
 
 
-def test_killed_training_resumes_to_the_same_weights(tiny_trans, tmp_path, monkeypatch):
+@pytest.mark.parametrize("alpha", [0.002, "auto"])
+def test_killed_training_resumes_to_the_same_weights(tiny_trans, tmp_path, monkeypatch, alpha):
+    """A fixed penalty, or alpha's path (walked here on every 2 epochs without a gain; the
+    kill comes after it has moved: its point and penalty are resumed too)."""
     ds, data = tiny_trans
-    settings = TrainSettings(learning_rate=0.003, max_epochs=12, patience=100,
-                             checkpoint_every=2, batch_size=16, l1={"alpha": 0.002})
+    monkeypatch.setattr(trans_train, "MIN_DELTA", 0.0)
+    settings = TrainSettings(learning_rate=0.003, max_epochs=12, patience=100 if alpha ==
+                             0.002 else 2, checkpoint_every=2, batch_size=16,
+                             l1={"alpha": alpha})
     whole, history = _fit(ds, data, settings)
+    assert (history["l1_alpha"].iloc[:6].nunique() > 1) == (alpha == "auto")
     record = trans_train._record
 
     def killed(model, optimizer, state, loss, ve):     # the job dies during epoch 7

@@ -156,12 +156,17 @@ class _Proximal:
         self._l1_of = [self.add_variable((), initializer=keras.initializers.Constant(
             float(self.l1.get(v.name, 0.0))), name=f"l1_{v.name}") for v in var_list]
 
+    def _l1_variable(self, name: str):
+        return next(lam for v, lam in zip(self._trainable_variables, self._l1_of, strict=True)
+                    if v.name == name)
+
+    def penalty(self, name: str) -> float:
+        """The current L1 penalty of the variable ``name``."""
+        return float(ops.convert_to_numpy(self._l1_variable(name)))
+
     def set_l1(self, name: str, value: float) -> None:
         """Set the L1 penalty of the variable ``name``."""
-        self.l1[name] = float(value)
-        for v, lam in zip(self._trainable_variables, self._l1_of, strict=True):
-            if v.name == name:
-                lam.assign(float(value))
+        self._l1_variable(name).assign(float(value))
 
     def get_config(self):
         return {**super().get_config(), "l1": self.l1}

@@ -179,7 +179,7 @@ def _epoch(model: Network, optimizer, data: TransData, s: TrainSettings,
 def _record(model: Network, optimizer, state: _State, loss: float, ve: dict) -> None:
     """Append the epoch (its loss, VE per split, learning rate and alpha penalty in config
     units) to the history; track the best validation VE."""
-    lam = getattr(optimizer, "l1", {}).get("alpha", 0.0) / penalty_scale(model, "alpha")
+    lam = optimizer.penalty("alpha") / penalty_scale(model, "alpha")
     state.history.append({"epoch": state.epoch, "loss": loss,
                           **{f"ve_{k}": v for k, v in ve.items()},
                           "learning_rate": _rate(optimizer), "l1_alpha": lam})
@@ -275,7 +275,7 @@ def _next_point(model: Network, optimizer, state: _State) -> bool:
         return False
     state.point += 1
     state.point_start, state.wait = state.best, 0
-    optimizer.set_l1("alpha", optimizer.l1["alpha"] * PATH_RATIO)
+    optimizer.set_l1("alpha", optimizer.penalty("alpha") * PATH_RATIO)
     return True
 
 
