@@ -165,10 +165,10 @@ def _epoch(model: Network, optimizer, data: TransData, s: TrainSettings,
     epoch = state.epoch + 1
     losses = [float(model.train_on_batch(*data.batch(rows)))
               for rows in _batches(data.rows("train"), s.batch_size, s.seed, epoch)]
-    finite = np.isfinite(losses).all() and all(np.isfinite(w).all()
-                                               for w in model.get_weights())
-    ve = split_ve(data, predict_samples(model, data), state.splits) if finite else {}
-    if not finite or ve["train"] < state.history[-1]["ve_train"] - ROLLBACK_DROP:
+    # a non-finite weight makes the predictions, so the VE, non-finite: no weight scan
+    ve = split_ve(data, predict_samples(model, data), state.splits)
+    if not (np.isfinite(losses).all() and np.isfinite(ve["train"])
+            and ve["train"] >= state.history[-1]["ve_train"] - ROLLBACK_DROP):
         _set(model, optimizer, before)
         return False
     state.epoch = epoch
