@@ -151,6 +151,32 @@ def test_auto_chooses_the_rate_and_the_alpha_penalty_on_validation(tiny_trans, c
         _fit(ds, data, TrainSettings(optimizer="sgd"))
 
 
+def test_the_rate_is_chosen_again_where_the_first_search_ended(tiny_trans, monkeypatch):
+    """A rate that blows up from the initialisation (0.5 here) drops out of the first
+    search; the second starts from the winner's weights, tries the rates not below it, and
+    the history keeps the epochs of both."""
+    ds, data = tiny_trans
+    monkeypatch.setattr(trans_train, "RATES", (1e-3, 2e-3, 0.5))
+    calls, real = [], trans_train._halving
+
+    def spy(model, optimizer, data, s, state, rates, max_epochs):
+        calls.append((rates, max_epochs, state.epoch))
+        return real(model, optimizer, data, s, state, rates, max_epochs)
+
+    monkeypatch.setattr(trans_train, "_halving", spy)
+    _, history = _fit(ds, data, TrainSettings(max_epochs=40, patience=4, refit_lambdas=()))
+    searched = sum(trans_train.RATE_ROUNDS)
+    assert calls[0] == ((1e-3, 2e-3, 0.5), 40, 0)
+    rates, max_epochs, start = calls[1]
+    assert rates[-1] == 0.5 and rates[0] in (1e-3, 2e-3) and (max_epochs, start) == (
+        40 - searched, searched)
+    assert history["epoch"].is_monotonic_increasing and len(history) > 2 * searched
+    assert any(np.isclose(history["learning_rate"].iloc[2 * searched], r) for r in rates)
+    calls.clear()
+    _fit(ds, data, TrainSettings(max_epochs=2 * searched - 1, refit_lambdas=()))
+    assert len(calls) == 1    # no room for a second search
+
+
 @pytest.mark.parametrize("kind", MODELS)
 def test_models_compute_the_paper_formulas(kind):
     rng = np.random.default_rng(1)
