@@ -49,8 +49,8 @@ def best_linear(data, truth, snp_rows, planted) -> np.ndarray:
     out = np.zeros_like(planted)
     for t in range(planted.shape[1]):
         rows = snp_rows[np.nonzero(truth["alpha"][t])[0]]
-        out[:, t] = least_squares_fit(data.genotypes[:, rows[rows >= 0]], planted[:, t],
-                                      data.rows("train"))
+        x = data.standardised(np.arange(len(planted)), rows[rows >= 0])
+        out[:, t] = least_squares_fit(x, planted[:, t], data.rows("train"))
     return out
 
 
@@ -58,7 +58,8 @@ def recovery(data, planted, params_path) -> dict:
     """Planted factors recovered by a trained model, and their mean test R^2: each planted
     factor regressed on the model's live factors (training individuals), scored on test."""
     network = TransModel.load(params_path).network()
-    f = ops.convert_to_numpy(network.factors(data.genotypes)).astype(np.float64)
+    x = data.standardised(np.arange(len(planted)))
+    f = ops.convert_to_numpy(network.factors(x)).astype(np.float64)
     train, test = data.rows("train"), data.rows("test")
     fitted = least_squares_fit(f[:, live_factors(f[train])], planted, train)
     err = ((planted[test] - fitted[test]) ** 2).sum(axis=0)

@@ -32,7 +32,7 @@ def test_a_saved_model_loads_as_its_class_with_its_extras(tiny_trans, tmp_path, 
     network = loaded.network()
     assert [v.name for v in network.weights] == list(model.axes)
     # every model's loadings reproduce its network's trans expression
-    x = data.genotypes[:5]
+    x = data.standardised(np.arange(5))
     f = ops.convert_to_numpy(network.factors(x))
     np.testing.assert_allclose(ops.convert_to_numpy(network(x)) - ops.convert_to_numpy(
         network(np.zeros_like(x))), np.einsum("it,tkj->ikj", f, loaded.loadings()) - np.einsum(
@@ -61,7 +61,7 @@ def test_a_fourth_model_needs_only_its_class(tiny_trans, tmp_path):
                                      .to_numpy(), InitSettings(n_factors=3, beta_lambda=0.01),
                                      TrainSettings(max_epochs=4, learning_rate=0.003,
                                                    refit_lambdas=(), l1={"alpha": 0.02}))
-        x = data.genotypes[:4]
+        x = data.standardised(np.arange(4))
         np.testing.assert_allclose(ops.convert_to_numpy(network.factors(x)), np.tanh(
             x @ ops.convert_to_numpy(network.alpha) + ops.convert_to_numpy(network.a)),
             rtol=1e-5, atol=1e-6)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from milage import cis
 from milage.dataset import load_dataset, write_expression
+from milage.dosages import CODE
 from milage.evaluate import oracle_prediction, variance_explained
 from milage.expression import prepare_expression
 from milage.files import write_table
@@ -54,10 +55,11 @@ COHORTS = {
 
 
 def prepare_cohort(directory: Path, sim, tissues: pd.DataFrame, min_samples: int,
-                   scope: str = "gene", edit=None, stem: str = "cohort") -> Path:
+                   scope: str = "gene", edit=None, stem: str = "cohort",
+                   dtype: np.dtype = CODE) -> Path:
     """Simulate the cohort of ``sim`` (:class:`SimulationSettings`), write it in the real
     formats under ``directory`` as ``stem``.* (``edit(files)`` may change them) and run
-    the data stages; return the prepared folder."""
+    the data stages (dosages stored as ``dtype``); return the prepared folder."""
     files = {k: directory / f"{stem}.{ext}" for k, ext in [
         ("vcf", "vcf.gz"), ("gct", "gct.gz"), ("attributes", "attributes.tsv"),
         ("gtf", "gtf"), ("gmt", "gmt"), ("truth", "npz")]}
@@ -66,7 +68,7 @@ def prepare_cohort(directory: Path, sim, tissues: pd.DataFrame, min_samples: int
         edit(files)
     out = directory / "prepared"
     prepare_genotypes(files["vcf"], out / "dosages.npy", out / "snps.tsv.gz",
-                      out / "genotyped.tsv")
+                      out / "genotyped.tsv", dtype=dtype)
     genotyped = set(pd.read_csv(out / "genotyped.tsv", sep="\t")["individual"])
     expr = prepare_expression(ExpressionSettings(min_samples=min_samples), genotyped,
                               gct=files["gct"], attributes=files["attributes"],

@@ -2,7 +2,7 @@
 
 Layout of ``results/{dataset}/prepared/`` (documented in config/README.md):
 
-    dosages.npy       SNPs x genotyped individuals, float32, memory-mappable
+    dosages.npy       SNPs x genotyped individuals, one byte each (milage.dosages), memory-mapped
     snps.tsv.gz       chrom, pos, snp_id, ref, alt, af, maf, n_missing (rows = dosages rows)
     genotyped.tsv     individual (the column order of dosages.npy)
     individuals.tsv   individual, split (train / valid / test)
@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from milage.dosages import DosageMatrix, decode
 from milage.expression import Expression
 from milage.files import read_table, write_array, write_table
 
@@ -49,7 +50,7 @@ class Dataset:
     individuals.geno_col indexes the columns of ``dosages``.
     """
 
-    dosages: np.ndarray            # SNPs x genotyped individuals (memory-mapped)
+    dosages: DosageMatrix          # SNPs x genotyped individuals (memory-mapped; reads decode)
     snps: pd.DataFrame
     individuals: pd.DataFrame      # individual, split, geno_col
     samples: pd.DataFrame          # sample_id, individual, tissue, split, ind_index, tissue_index
@@ -61,8 +62,13 @@ class Dataset:
     def genotypes(self, individuals: np.ndarray | None = None) -> np.ndarray:
         """Dosages as individuals x SNPs float32 (in memory), rows in the order given
         (default: the order of ``self.individuals``)."""
+        return decode(*self.genotype_codes(individuals))
+
+    def genotype_codes(self, individuals: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+        """The stored values as individuals x SNPs (in memory, one byte each), rows as in
+        :meth:`genotypes`, and the units per dosage (:func:`milage.dosages.decode`)."""
         rows = self.individuals["geno_col"].to_numpy() if individuals is None else individuals
-        return np.ascontiguousarray(self.dosages[:, rows].T)
+        return np.ascontiguousarray(self.dosages.codes[:, rows].T), self.dosages.units
 
 
 def load_dataset(prepared: str | os.PathLike) -> Dataset:
@@ -78,7 +84,7 @@ def load_dataset(prepared: str | os.PathLike) -> Dataset:
     genes = read_table(d / "genes.tsv", dtype={"chrom": str}).merge(
         read_table(d / "cis_windows.tsv"), on="gene_id", how="left", validate="1:1")
     return Dataset(
-        dosages=np.load(d / "dosages.npy", mmap_mode="r"),
+        dosages=DosageMatrix(d / "dosages.npy"),
         snps=read_table(d / "snps.tsv.gz", dtype={"chrom": str}),
         individuals=individuals, samples=samples, genes=genes, tissues=tissues,
         expression=np.load(d / "expression.npy", mmap_mode="r"),

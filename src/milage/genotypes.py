@@ -1,8 +1,9 @@
 """Genotype ingest: VCF/BCF (cyvcf2) or PLINK .bed (bed-reader) to a filtered dosage matrix.
 
 The matrix is streamed to disk in blocks of variants, so memory stays flat whatever the
-number of SNPs. On disk it is SNP-major (``dosages.npy``: SNPs x individuals, float32), so
-``np.load(..., mmap_mode="r").T`` is the individuals x SNPs matrix X of the model.
+number of SNPs. On disk it is SNP-major (``dosages.npy``: SNPs x individuals, one byte per
+dosage, :mod:`milage.dosages`), so its transpose is the individuals x SNPs matrix X of the
+model.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from milage.dosages import CODE, encode, out_of_range
 from milage.errors import EmptyAfterFilterError, InputError
 from milage.files import atomic_output, require_file, write_table
 
@@ -194,25 +196,26 @@ def filter_block(block: VariantBlock, min_maf: float, candidates: set[str] | Non
 
 
 class NpyRowWriter:
-    """Append float32 rows to a .npy file whose row count is known only at the end.
+    """Append rows of one dtype to a .npy file whose row count is known only at the end.
 
-    np.save needs the shape first; rather than hold the whole matrix in memory (4.4 GB at
-    GTEx scale) or copy it once more, a fixed 128-byte header slot is reserved and filled in
-    on close. A .npy 1.0 header for any 2-D float32 shape pads to exactly 128 bytes.
+    np.save needs the shape first; rather than hold the whole matrix in memory (8.4 GB at
+    GTEx v8 size) or copy it once more, a fixed 128-byte header slot is reserved and filled
+    in on close. A .npy 1.0 header for any 2-D shape pads to exactly 128 bytes.
     """
 
-    def __init__(self, fh, n_cols: int) -> None:
-        self.fh, self.n_cols, self.n_rows = fh, n_cols, 0
+    def __init__(self, fh, n_cols: int, dtype: np.dtype = CODE) -> None:
+        self.fh, self.n_cols, self.n_rows, self.dtype = fh, n_cols, 0, np.dtype(dtype)
         fh.write(b"\0" * _NPY_HEADER_BYTES)
 
     def write(self, rows: np.ndarray) -> None:
-        self.fh.write(np.ascontiguousarray(rows, dtype="<f4").tobytes())
+        self.fh.write(np.ascontiguousarray(rows, dtype=self.dtype).tobytes())
         self.n_rows += len(rows)
 
     def close(self) -> None:
         buf = _io.BytesIO()
         np.lib.format.write_array_header_1_0(
-            buf, {"descr": "<f4", "fortran_order": False, "shape": (self.n_rows, self.n_cols)})
+            buf, {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                  "shape": (self.n_rows, self.n_cols)})
         header = buf.getvalue()
         if len(header) != _NPY_HEADER_BYTES:  # pragma: no cover - a numpy format change
             raise RuntimeError(f"unexpected .npy header length {len(header)}")
@@ -242,6 +245,17 @@ def check_sorted(snps: pd.DataFrame, path: str | os.PathLike) -> None:
                          "sort the file, e.g. `bcftools sort` or `plink2 --sort-vars`")
 
 
+def check_range(block: VariantBlock, path: str | os.PathLike) -> None:
+    """Raise naming the first variant with a dosage outside [0, 2]."""
+    bad = np.nonzero(out_of_range(block.dosages))[0]
+    if len(bad):
+        row = block.dosages[bad[0]]
+        value = row[(row < 0) | (row > 2)][0]
+        raise InputError(path, f"variant {block.table['snp_id'].iat[bad[0]]} has dosage "
+                         f"{value:g}, outside [0, 2] ({len(bad)} such variants in this "
+                         "block)", "give dosages of the ALT allele, between 0 and 2")
+
+
 def check_unique(ids: pd.Series, path: str | os.PathLike, what: str) -> None:
     """Raise naming the first duplicated ID."""
     dup = ids[ids.duplicated()]
@@ -253,28 +267,33 @@ def check_unique(ids: pd.Series, path: str | os.PathLike, what: str) -> None:
 def prepare_genotypes(path: str | os.PathLike, dosages_out: str | os.PathLike,
                       snps_out: str | os.PathLike, individuals_out: str | os.PathLike, *,
                       min_maf: float = 0.01,
-                      candidates: str | os.PathLike | None = None) -> GenotypeCounts:
+                      candidates: str | os.PathLike | None = None,
+                      dtype: np.dtype = CODE) -> GenotypeCounts:
     """Filter genotypes and write the SNP-major dosage matrix, the SNP table and sample IDs.
 
     Parameters
     ----------
     path : VCF/BCF (DS, else GT) or PLINK .bed.
-    dosages_out : .npy, SNPs x individuals float32, missing values set to the SNP mean.
+    dosages_out : .npy, SNPs x individuals (:mod:`milage.dosages` codes), missing values
+        set to the SNP mean.
     snps_out : table with chrom, pos, snp_id, ref, alt, af, maf, n_missing.
     individuals_out : one column ``individual``, in the matrix's column order.
     min_maf : SNPs with minor allele frequency below this are dropped.
     candidates : optional file of SNP IDs to keep (one per line); others are dropped.
+    dtype : the dosages' encoding on disk: the one-byte codes, or float32 (as they are, for
+        measuring what the codes change: benchmarks/dosage_encoding.py).
     """
     cand = read_id_list(candidates, "candidate SNP list") if candidates else None
     samples, blocks = read_genotypes(path)
     check_unique(pd.Series(samples), path, "sample")
     counts, tables = GenotypeCounts(), []
     with atomic_output(dosages_out) as tmp, open(tmp, "wb") as fh:
-        writer = NpyRowWriter(fh, len(samples))
+        writer = NpyRowWriter(fh, len(samples), dtype)
         for block in tqdm(blocks, desc="variant blocks", unit="block", mininterval=5):
             counts.read += len(block.table)
             kept = filter_block(block, min_maf, cand, counts)
-            writer.write(kept.dosages)
+            check_range(kept, path)
+            writer.write(encode(kept.dosages) if dtype == CODE else kept.dosages)
             tables.append(kept.table)
         writer.close()
         fh.close()

@@ -13,6 +13,7 @@ import pandas as pd
 from keras import ops
 
 from milage import cis
+from milage.dosages import UNITS, decode, encode, out_of_range
 from milage.errors import InputError
 from milage.files import atomic_output, file_names, gzip_text, read_table
 from milage.genotypes import read_genotypes
@@ -26,7 +27,9 @@ def read_model_snps(path: str | os.PathLike, snps: pd.DataFrame) -> tuple[list[s
 
     Swapped ref/alt alleles are flipped (2 - dosage); SNPs absent from the file, with other
     alleles, or missing in an individual take 2 x the allele frequency of the training run's
-    genotypes, the value ingest filled missing dosages with (counted in a warning).
+    genotypes, the value ingest filled missing dosages with (counted in a warning). Dosages
+    are rounded as ingest stores them (:mod:`milage.dosages`), so an individual of the
+    training run is predicted as the workflow predicted it.
     """
     samples, blocks = read_genotypes(path)
     index = pd.Index(snps["snp_id"])
@@ -41,6 +44,11 @@ def read_model_snps(path: str | os.PathLike, snps: pd.DataFrame) -> tuple[list[s
             & (block.table["alt"].to_numpy() == ref[row])
         out[row[same]] = block.dosages[same]
         out[row[flip]] = 2.0 - block.dosages[flip]
+    bad = np.nonzero(out_of_range(out))[0]
+    if len(bad):
+        raise InputError(path, f"SNP {snps['snp_id'].iat[bad[0]]} has a dosage outside [0, 2] "
+                         f"({len(bad)} such SNPs)", "give dosages of the ALT allele, between "
+                         "0 and 2")
     absent = np.isnan(out).all(axis=1)
     if absent.all():
         raise InputError(path, "none of the model's SNPs is in the file (matched by ID)",
@@ -51,7 +59,7 @@ def read_model_snps(path: str | os.PathLike, snps: pd.DataFrame) -> tuple[list[s
                       "with the training mean", stacklevel=2)
         mean = 2.0 * snps["af"].to_numpy(np.float32)
         out = np.where(np.isnan(out), mean[:, None], out)
-    return samples, out.T
+    return samples, decode(encode(out), UNITS).T
 
 
 def model_files(results: str | os.PathLike, model: str) -> dict[str, Path]:

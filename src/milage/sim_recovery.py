@@ -24,7 +24,7 @@ from milage.evaluate import SPLITS, sst_by_split
 from milage.prepare import split_individuals
 from milage.settings import InitSettings, StudySettings, TrainSettings
 from milage.sim_cohort import centred_variance, factor_effects, factors, simulate_dosages
-from milage.trans_data import TransData, split_ve, standardise
+from milage.trans_data import TransData, genotype_moments, split_ve
 from milage.trans_train import fit_model
 
 GENERATORS = ("ml", "nn")
@@ -103,8 +103,8 @@ def simulate_trans(generator: str, n_individuals: int, replicate: int,
     ids = [f"{i:09d}" for i in range(n_individuals)]             # sorted as numbered
     split = split_individuals(ids, s.test_fraction, s.valid_fraction,
                               int(rng.integers(2**32)))["split"].to_numpy()
-    x, mean, sd = standardise(dosages, split == "train")
-    data = TransData(x, mean, sd, residuals, sample_of, split,
+    mean, sd = genotype_moments(dosages, split == "train")
+    data = TransData(dosages.astype(np.float32), mean, sd, residuals, sample_of, split,
                      sst_by_split(residuals, tissue, split[individual], s.n_tissues))
     return SimulatedTrans(data, signal, alpha, a, beta, float(noise_share))
 

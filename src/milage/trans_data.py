@@ -1,8 +1,10 @@
 """What the trans models train on, and their predictions and variance explained.
 
 The data stay compact: cis residuals as samples x genes, plus a table ``sample_of``
-(individuals x tissues) giving each observed sample's row. A mini-batch gathers the dense
-batch x tissues x genes block and its mask; no dense tensor of the whole cohort is built.
+(individuals x tissues) giving each observed sample's row, and the genotypes as stored (one
+byte per dosage). A mini-batch gathers the dense batch x tissues x genes block and its
+mask, and standardises its individuals' genotypes; no dense tensor of the whole cohort, and
+no standardised copy of the genotypes, is built.
 """
 
 from __future__ import annotations
@@ -18,52 +20,78 @@ from milage.evaluate import SPLITS, split_sst
 
 @dataclass
 class TransData:
-    """Cis residuals and standardised genotypes of the individuals of a dataset."""
+    """Cis residuals and genotypes of the individuals of a dataset. The models see the
+    genotypes standardised by the training individuals' moments (:meth:`standardised`)."""
 
-    genotypes: np.ndarray     # individuals x SNPs, float32, (x - mean) / sd of training
-    snp_mean: np.ndarray      # SNPs
-    snp_sd: np.ndarray        # SNPs
+    genotypes: np.ndarray     # individuals x SNPs as stored: codes, or float32 dosages
+    snp_mean: np.ndarray      # SNPs: mean dosage of the training individuals
+    snp_sd: np.ndarray        # SNPs: its SD (1 where that is 0)
     residuals: np.ndarray     # samples x genes, float32
     sample_of: np.ndarray     # individuals x tissues: row of residuals, -1 if not sampled
     split: np.ndarray         # individuals: train / valid / test
     sst: dict[str, float]     # split: total sum of squares around the training means
     labels: dict[str, np.ndarray] = field(default_factory=dict)  # SNP, gene, tissue names
+    units: int = 1            # stored units per dosage of ``genotypes`` (milage.dosages)
+
+    def __post_init__(self) -> None:
+        # x_std = (value / units - mean) / sd = (value - centre) x scale - shift, with the
+        # centre the stored value nearest the mean: value - centre is exact and the shift
+        # small, so a rare SNP (small sd, large mean / sd) loses no float32 precision
+        self._centre = np.rint(self.snp_mean * self.units).astype(np.float32)
+        self._scale = (1 / (self.units * self.snp_sd)).astype(np.float32)
+        self._shift = ((self.snp_mean * self.units - self._centre) * self._scale
+                       ).astype(np.float32)
 
     def rows(self, split: str) -> np.ndarray:
         """Indices of the individuals of one split."""
         return np.nonzero(self.split == split)[0]
+
+    def standardised(self, rows: np.ndarray, snps=slice(None)) -> np.ndarray:
+        """Standardised genotypes (float32) of individuals ``rows`` x ``snps``."""
+        out = np.subtract(self.genotypes[rows][:, snps], self._centre[snps], dtype=np.float32)
+        out *= self._scale[snps]
+        out -= self._shift[snps]
+        return out
 
     def batch(self, rows: np.ndarray):
         """(genotypes, (residuals, mask)) of some individuals, as float32 arrays."""
         idx = self.sample_of[rows]                                  # batch x tissues
         mask = idx >= 0
         y = self.residuals[np.where(mask, idx, 0)] * mask[:, :, None]
-        return self.genotypes[rows], (y.astype(np.float32), mask.astype(np.float32))
+        return self.standardised(rows), (y.astype(np.float32), mask.astype(np.float32))
 
 
-def standardise(dosages: np.ndarray, train: np.ndarray):
-    """Individuals x SNPs float32 standardised by the training individuals' moments."""
-    mean = dosages[train].mean(axis=0, dtype=np.float64)
-    sd = dosages[train].std(axis=0, dtype=np.float64)
-    sd[sd == 0] = 1.0
-    x = ((dosages - mean) / sd).astype(np.float32)
-    return x, mean, sd
+MOMENT_SNPS = 2**16   # SNPs per block of the moments' pass (a float64 copy of the block)
+MIN_SD = 1e-9         # a SNP's SD below this is a constant SNP's round-off: taken as 1
+
+
+def genotype_moments(genotypes: np.ndarray, train: np.ndarray, units: int = 1):
+    """Mean and SD (1 where 0, :data:`MIN_SD`) of every SNP's dosage over the ``train`` individuals
+    (a boolean mask) of individuals x SNPs stored values, a block of SNPs at a time."""
+    n_snps = genotypes.shape[1]
+    mean, sd = np.empty(n_snps), np.empty(n_snps)
+    rows = np.nonzero(train)[0]
+    for lo in range(0, n_snps, MOMENT_SNPS):
+        block = genotypes[rows, lo:lo + MOMENT_SNPS].astype(np.float64) / units
+        mean[lo:lo + MOMENT_SNPS], sd[lo:lo + MOMENT_SNPS] = block.mean(axis=0), block.std(axis=0)
+    sd[sd < MIN_SD] = 1.0
+    return mean, sd
 
 
 def trans_data(ds: Dataset, residuals: np.ndarray, permute_seed: int | None = None) -> TransData:
     """Assemble the trans training data; ``permute_seed`` shuffles genotype rows across
     individuals (the permutation control for trans-eQTL calls)."""
-    dosages = ds.genotypes()
+    codes, units = ds.genotype_codes()
     if permute_seed is not None:
-        dosages = dosages[np.random.default_rng(permute_seed).permutation(len(dosages))]
+        codes = codes[np.random.default_rng(permute_seed).permutation(len(codes))]
     split = ds.individuals["split"].to_numpy()
-    x, mean, sd = standardise(dosages, split == "train")
+    mean, sd = genotype_moments(codes, split == "train", units)
     sample_of = np.full((len(ds.individuals), len(ds.tissues)), -1)
     sample_of[ds.samples["ind_index"], ds.samples["tissue_index"]] = np.arange(len(ds.samples))
     labels = {"SNP": ds.snps["snp_id"].to_numpy(), "gene": ds.genes["gene_id"].to_numpy(),
               "tissue": np.asarray(ds.tissues)}
-    return TransData(x, mean, sd, np.asarray(residuals, dtype=np.float32), sample_of, split,
-                     split_sst(ds), labels)
+    return TransData(codes, mean, sd, np.asarray(residuals, dtype=np.float32), sample_of, split,
+                     split_sst(ds), labels, units)
 
 
 PREDICT_BATCH_VALUES = 2**21   # predicted values per batch, at least 64 individuals
@@ -79,7 +107,7 @@ def predict_samples(model, data: TransData,
     out = np.zeros(data.residuals.shape, dtype=np.float32)
     for start in range(0, len(data.sample_of), batch_size):
         rows = np.arange(start, min(start + batch_size, len(data.sample_of)))
-        pred = ops.convert_to_numpy(model(data.genotypes[rows], training=False))
+        pred = ops.convert_to_numpy(model(data.standardised(rows), training=False))
         idx = data.sample_of[rows]
         out[idx[idx >= 0]] = pred[idx >= 0]
     return out

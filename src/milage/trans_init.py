@@ -148,26 +148,26 @@ def candidate_snps(active_genes: np.ndarray, cis_windows: np.ndarray, n_snps: in
     raise ValueError(f"candidates must be one of {CANDIDATES}, not {candidates!r}")
 
 
-def init_alpha(x: np.ndarray, target: np.ndarray, active: np.ndarray, cis_windows: np.ndarray,
-               s: InitSettings):
-    """alpha (SNPs x factors) and a (factors): per factor, LASSO of its target values on
-    the candidate SNPs (standardised genotypes of the training individuals); with no
+def init_alpha(data: TransData, target: np.ndarray, active: np.ndarray,
+               cis_windows: np.ndarray, s: InitSettings):
+    """alpha (SNPs x factors) and a (factors): per factor, LASSO of its target values (one
+    per training individual) on the candidate SNPs (standardised genotypes); with no
     candidates alpha is zero and a the target mean."""
-    alpha = np.zeros((x.shape[1], target.shape[1]))
+    n_snps = data.genotypes.shape[1]
+    alpha = np.zeros((n_snps, target.shape[1]))
     a = target.mean(axis=0)
     for t in range(target.shape[1]):
-        cand = candidate_snps(np.nonzero(active[:, t])[0], cis_windows, x.shape[1],
-                              s.candidates)
+        cand = candidate_snps(np.nonzero(active[:, t])[0], cis_windows, n_snps, s.candidates)
         if len(cand):
-            fit = Lasso(alpha=s.alpha_lambda, max_iter=10_000).fit(x[:, cand], target[:, t])
+            x = data.standardised(data.rows("train"), cand)
+            fit = Lasso(alpha=s.alpha_lambda, max_iter=10_000).fit(x, target[:, t])
             alpha[cand, t], a[t] = fit.coef_, fit.intercept_
     return alpha, a
 
 
 def _start(data: TransData, s: InitSettings):
     """What every model's initialisation starts from: the training samples, their PCA
-    scores, the training individuals' genotypes, and the numbers of training individuals
-    and tissues."""
+    scores, and the numbers of training individuals and tissues."""
     samples = training_samples(data)
     n_train, n_tissues = len(data.rows("train")), data.sample_of.shape[1]
     most = min(n_train, samples.residuals.shape[1])
@@ -176,7 +176,7 @@ def _start(data: TransData, s: InitSettings):
                           f"training individuals and {samples.residuals.shape[1]} genes. Fix: "
                           f"set trans.n_factors to at most {most}")
     scores = pca_scores(samples, s.n_factors, s.seed)
-    return samples, scores, data.genotypes[data.rows("train")], n_train, n_tissues
+    return samples, scores, n_train, n_tissues
 
 
 def factor_params(data: TransData, cis_windows: np.ndarray, s: InitSettings, model: str,
@@ -185,21 +185,21 @@ def factor_params(data: TransData, cis_windows: np.ndarray, s: InitSettings, mod
     individual, mapped by ``target`` to the factors and alpha's LASSO target (the model's
     activation decides: standardised for linear factors, logit of [0.1, 0.9] for sigmoid
     ones); beta by the group-LASSO (``beta_lambda``, ``model``'s entry)."""
-    samples, scores, x, n_train, n_tissues = _start(data, s)
+    samples, scores, n_train, n_tissues = _start(data, s)
     f, goal = target(individual_means(scores, samples.individual, n_train))
     beta, b = init_beta(f, samples, n_tissues,
                         per_model(s.beta_lambda, model, "trans.init.beta_lambda"))
-    alpha, a = init_alpha(x, goal, (beta != 0).any(axis=1).T, cis_windows, s)
+    alpha, a = init_alpha(data, goal, (beta != 0).any(axis=1).T, cis_windows, s)
     return {"alpha": alpha, "a": a, "beta": beta, "b": b}
 
 
 def tensor_params(data: TransData, cis_windows: np.ndarray, s: InitSettings):
     """Initial alpha, a, V, W, d of the tensor model (TM): masked rank-1 factorisations of
     the PCA scores for F and W, LASSO for V, then alpha as for the factor models."""
-    samples, scores, x, n_train, n_tissues = _start(data, s)
+    samples, scores, n_train, n_tissues = _start(data, s)
     f, w = rank1_factors(scores, samples, n_train, n_tissues, s.als_iterations)
     v, d = init_v(f, w, samples, s.v_lambda)
-    alpha, a = init_alpha(x, f, v != 0, cis_windows, s)
+    alpha, a = init_alpha(data, f, v != 0, cis_windows, s)
     return {"alpha": alpha, "a": a, "V": v, "W": w, "d": d}
 
 

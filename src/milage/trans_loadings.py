@@ -101,8 +101,10 @@ def refit_beta(model: Network, data: TransData, lambdas) -> None:
 
 def training_factors(model: Network, data: TransData) -> np.ndarray:
     """The model's factors of the training individuals (individuals x factors), float64."""
-    x = data.genotypes[data.rows("train")]
-    return keras.ops.convert_to_numpy(model.factors(x)).astype(np.float64)
+    rows = data.rows("train")
+    return np.concatenate([keras.ops.convert_to_numpy(model.factors(data.standardised(block)))
+                           for block in np.array_split(rows, -(-len(rows) // 64))]
+                          ).astype(np.float64)
 
 
 def dense_loadings(model: Network, data: TransData) -> np.ndarray:
