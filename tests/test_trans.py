@@ -17,7 +17,7 @@ from keras import ops
 from scipy.special import expit
 from sklearn.linear_model import Lasso
 
-from milage import trans_eqtls, trans_init, trans_loadings, trans_train
+from milage import trans_eqtls, trans_init, trans_loadings, trans_memory, trans_train
 from milage.errors import MilageError
 from milage.settings import InitSettings, TrainSettings, per_model
 from milage.trans_models import ML, MODELS, NN, model_class
@@ -119,6 +119,23 @@ def test_penalties_select_the_same_coefficients_at_twice_the_genes(tiny_trans):
     assert 0 < (alphas[0] != 0).sum() < alphas[0].size / 2
     np.testing.assert_array_equal(alphas[0] != 0, alphas[1] != 0)
     np.testing.assert_allclose(alphas[0], alphas[1], atol=1e-4)
+
+
+def test_a_model_too_big_for_the_machine_stops_before_training(tiny_trans):
+    """The estimate counts the parameters' copies: the rate search keeps more of them."""
+    ds, data = tiny_trans
+    auto, fixed = TrainSettings(), TrainSettings(learning_rate=0.001)
+    n_snps = data.genotypes.shape[1]
+    alpha = trans_memory.parameter_bytes("nn", n_snps, len(ds.tissues), len(ds.genes), 3)
+    assert alpha == 4 * (n_snps * 3 + 3 + 3 * len(ds.tissues) * len(ds.genes)
+                         + len(ds.tissues) * len(ds.genes))
+    assert (trans_memory.training_bytes("nn", data, 3, auto)
+            - trans_memory.training_bytes("nn", data, 3, fixed)) == alpha * (
+        trans_memory.PARAM_COPIES_SEARCH - trans_memory.PARAM_COPIES)
+    with pytest.raises(MilageError, match=r"^training the nn model needs about \d+\.\d GB "
+                       rf"\({n_snps} SNPs x 3 factors, .* this machine has 0\.0 GB\. Fix: "
+                       r"lower trans\.n_factors, raise genotypes\.min_maf"):
+        trans_memory.check_memory("nn", data, 3, auto, available=1000)
 
 
 def test_an_epoch_that_blows_up_is_undone_and_the_rate_lowered(tiny_trans, caplog):

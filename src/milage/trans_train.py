@@ -26,6 +26,7 @@ from milage.files import atomic_output
 from milage.settings import AUTO, InitSettings, TrainSettings
 from milage.trans_data import TransData, predict_samples, score, split_ve
 from milage.trans_loadings import refit_beta
+from milage.trans_memory import check_memory
 from milage.trans_models import model_class
 from milage.trans_network import GradientSum, Network, make_optimizer
 
@@ -378,9 +379,12 @@ def fit_model(kind: str, data: TransData, cis_windows: np.ndarray, init_settings
               splits: tuple[str, ...] = ("train", "valid")):
     """Initialise the model of ``kind`` (a registered name, :mod:`milage.trans_models`) and
     train its network; then, for a model whose loadings are refitted given its factors,
-    refit them. Returns the trained network and the history (``splits``: see
-    :func:`train`)."""
+    refit them. Stops first when the machine cannot hold the training
+    (:func:`milage.trans_memory.check_memory`). Returns the trained network and the history
+    (``splits``: see :func:`train`)."""
     cls = model_class(kind)
+    need = check_memory(kind, data, init_settings.n_factors, settings)
+    log.info("%s: training needs about %.2f GB (estimate)", kind, need / 1e9)
     network = cls.initialise(data, cis_windows, init_settings).network()
     history = train(network, data, settings, checkpoint, splits)
     if settings.refit_lambdas and cls.refits_loadings:
