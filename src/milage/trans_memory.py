@@ -29,7 +29,7 @@ PARAM_COPIES = 22           # fixed learning rate
 PARAM_COPIES_SEARCH = 39    # while learning_rate auto tries its rates
 BATCH_TENSORS = 8           # batch x tissues x genes float32 tensors alive in one step
 PREDICT_ROWS = 64           # individuals per prediction block (milage.trans_data)
-OVERHEAD = 1.0e9            # Python, TensorFlow and the libraries (bytes, measured)
+OVERHEAD = 1.5e9            # Python, TensorFlow and the libraries (bytes; measured 1.0-1.7)
 
 
 def parameter_bytes(kind: str, n_snps: int, n_tissues: int, n_genes: int,
