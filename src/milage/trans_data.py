@@ -94,16 +94,17 @@ def trans_data(ds: Dataset, residuals: np.ndarray, permute_seed: int | None = No
                      split_sst(ds), labels, units)
 
 
-PREDICT_BATCH_VALUES = 2**21   # predicted values per batch, at least 64 individuals
+ROW_BLOCK = 64                 # individuals standardised at a time outside training
+PREDICT_BATCH_VALUES = 2**21   # predicted values per batch, at least ROW_BLOCK individuals
 
 
 def predict_samples(model, data: TransData,
                     batch_size: int | None = None) -> np.ndarray:
     """Trans predictions of a network for every sample (samples x genes), batched over
-    individuals (``batch_size``; default: 64, or more while a batch stays within
+    individuals (``batch_size``; default: ``ROW_BLOCK``, or more while a batch stays within
     ``PREDICT_BATCH_VALUES`` predicted values, so small models are not called per row)."""
     n_cells = data.sample_of.shape[1] * data.residuals.shape[1]      # tissues x genes
-    batch_size = batch_size or max(64, PREDICT_BATCH_VALUES // n_cells)
+    batch_size = batch_size or max(ROW_BLOCK, PREDICT_BATCH_VALUES // n_cells)
     out = np.zeros(data.residuals.shape, dtype=np.float32)
     for start in range(0, len(data.sample_of), batch_size):
         rows = np.arange(start, min(start + batch_size, len(data.sample_of)))

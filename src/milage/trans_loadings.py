@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from milage.guards import check_array
-from milage.trans_data import TransData, validation_score
+from milage.trans_data import ROW_BLOCK, TransData, validation_score
 from milage.trans_init import TrainSamples, init_beta, training_samples
 from milage.trans_models import PARAMS_FIX
 from milage.trans_network import Network
@@ -103,7 +103,7 @@ def training_factors(model: Network, data: TransData) -> np.ndarray:
     """The model's factors of the training individuals (individuals x factors), float64."""
     rows = data.rows("train")
     return np.concatenate([keras.ops.convert_to_numpy(model.factors(data.standardised(block)))
-                           for block in np.array_split(rows, -(-len(rows) // 64))]
+                           for block in np.array_split(rows, -(-len(rows) // ROW_BLOCK))]
                           ).astype(np.float64)
 
 

@@ -18,7 +18,7 @@ import os
 
 from milage.errors import MilageError
 from milage.settings import AUTO, TrainSettings
-from milage.trans_data import TransData
+from milage.trans_data import ROW_BLOCK, TransData
 from milage.trans_models import model_class
 
 # parameter bytes training adds to the peak, measured by benchmarks/trans_memory.py (peak
@@ -28,7 +28,6 @@ from milage.trans_models import model_class
 PARAM_COPIES = 22           # fixed learning rate
 PARAM_COPIES_SEARCH = 39    # while learning_rate auto tries its rates
 BATCH_TENSORS = 8           # batch x tissues x genes float32 tensors alive in one step
-PREDICT_ROWS = 64           # individuals per prediction block (milage.trans_data)
 OVERHEAD = 1.5e9            # Python, TensorFlow and the libraries (bytes; measured 1.0-1.7)
 
 
@@ -49,7 +48,7 @@ def training_bytes(kind: str, data: TransData, n_factors: int, s: TrainSettings)
     batch = s.batch_size or len(data.rows("train"))
     cells = n_tissues * n_genes
     temporaries = 4 * max(batch * (n_snps + BATCH_TENSORS * cells),
-                          PREDICT_ROWS * (n_snps + cells))
+                          ROW_BLOCK * (n_snps + cells))
     data_bytes = data.genotypes.nbytes + 2 * data.residuals.nbytes
     return int(data_bytes + copies * params + temporaries + OVERHEAD)
 
