@@ -4,7 +4,9 @@ alpha penalty training chose; the largest fall of training VE between epochs; an
 misses issue 16's targets. Cohorts are kept under --out (a rerun reuses their data and
 cis fit).
 
-    python benchmarks/cohorts.py [--out results/cohorts] [NAME ...]
+    python benchmarks/cohorts.py [--out results/cohorts] [--working-set] [NAME ...]
+
+``--working-set`` trains alpha on a working set of SNPs (``trans.train.working_set``).
 """
 
 import argparse
@@ -24,6 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=list(COHORTS))
     parser.add_argument("--out", default="results/cohorts")
+    parser.add_argument("--working-set", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -31,6 +34,8 @@ def main() -> None:
     rows = []
     for name in args.names:
         config = cohort_config(base, name)
+        train = {**config["trans"]["train"], "working_set": args.working_set}
+        config["trans"] = {**config["trans"], "train": train}
         directory = Path(args.out) / name
         directory.mkdir(parents=True, exist_ok=True)
         start = time.time()

@@ -4,6 +4,7 @@ training (resume, divergence), trans-eQTL tables."""
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -17,11 +18,19 @@ from keras import ops
 from scipy.special import expit
 from sklearn.linear_model import Lasso
 
-from milage import trans_eqtls, trans_init, trans_loadings, trans_memory, trans_train
+from milage import (
+    trans_eqtls,
+    trans_gradient,
+    trans_init,
+    trans_loadings,
+    trans_memory,
+    trans_train,
+    trans_working_set,
+)
 from milage.errors import MilageError
 from milage.settings import InitSettings, TrainSettings, per_model
 from milage.trans_models import ML, MODELS, NN, model_class
-from milage.trans_network import make_optimizer
+from milage.trans_network import GradientSum, make_optimizer
 
 
 def _lasso_data(seed=0, n=80, p=30):
@@ -336,22 +345,114 @@ def test_trans_eqtl_table_and_permutation_fdr():
     assert fdr["empirical_fdr"].item() == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize("kept", [True, False])
+def test_the_polish_is_kept_only_when_it_gains_on_validation(tiny_trans, monkeypatch, kept):
+    """After beta's refit, training goes on at the chosen rate and penalty and beta is
+    refitted again; the result is kept, its epochs numbered on in the history, only when
+    it adds POLISH_GAIN to the validation VE; otherwise the first refit's weights stay."""
+    ds, data = tiny_trans
+    monkeypatch.setattr(trans_train, "POLISH_GAIN", -1.0 if kept else 1.0)
+    refits, real = [], trans_train.refit_beta
+
+    def spy(network, *args):
+        real(network, *args)
+        refits.append(network.get_weights())
+
+    monkeypatch.setattr(trans_train, "refit_beta", spy)
+    settings = TrainSettings(learning_rate=0.003, l1={"alpha": 0.002}, max_epochs=8,
+                             patience=3, refit_lambdas=(0.07,))
+    network, history = _fit(ds, data, settings)
+    assert len(refits) == 2
+    final = refits[1] if kept else refits[0]
+    assert all(np.array_equal(a, b) for a, b in zip(network.get_weights(), final, strict=True))
+    first = history[history["stage"] == "train"]
+    polish = history[history["stage"] == "polish"]
+    assert (len(polish) > 1) == kept    # the refitted start and its epochs
+    if kept:
+        assert polish["epoch"].min() == first["epoch"].max() + 1
+        assert polish["learning_rate"].round(6).eq(0.003).all()
+        best = history.loc[history["epoch"] == network.chosen["best_epoch"]]
+        assert best["stage"].item() == "polish"
+
+
+@pytest.mark.parametrize("kind", MODELS)
+def test_streamed_alpha_gradient_equals_autodiff(tiny_trans, monkeypatch, kind):
+    """The gradient in alpha from the probe's factor gradient times the genotypes, a block
+    of SNPs at a time, against Keras' own gradient of the whole network (GradientSum), at
+    the initialisation with some SNPs' alpha set."""
+    ds, data = tiny_trans
+    monkeypatch.setattr(trans_gradient, "CHECK_SNPS", 7)
+    network = model_class(kind).initialise(data, ds.genes[["cis_start", "cis_stop"]]
+                                           .to_numpy(), InitSettings(n_factors=3)).network()
+    alpha = np.zeros(network.alpha.shape, dtype=np.float32)
+    alpha[::50] = np.random.default_rng(0).normal(0, 0.2, alpha[::50].shape)
+    network.alpha.assign(alpha)
+    batches = trans_train._batches(data.rows("train"), 16, 1, 0)
+    sums = GradientSum()
+    network.compile(optimizer=sums)
+    for rows in batches:
+        network.train_on_batch(*data.batch(rows))
+    index = [v.name for v in network.trainable_variables].index("alpha")
+    reference = np.abs(sums.sums[index].numpy()).max(axis=1) / len(batches)
+    streamed = trans_gradient.alpha_gradient_max(network, data, batches)
+    np.testing.assert_allclose(streamed, reference, rtol=2e-4, atol=1e-6 * reference.max())
+
+
+def test_working_set_training_stops_when_no_snp_breaks_the_l1_condition(tiny_trans,
+                                                                        monkeypatch):
+    """Auto training on a working set grown from none (the default candidates): checks add
+    violators, strongest first, at most doubling the set; training stops (before
+    max_epochs) only after a check finds none; the network returned spans every SNP, with
+    non-zero rows only in the set, and scores as the working network did."""
+    ds, data = tiny_trans
+    monkeypatch.setattr(trans_working_set, "MIN_CAPACITY", 8)
+    monkeypatch.setattr(trans_working_set, "MIN_ADD", 4)
+    found, sets, real = [], [], trans_working_set.WorkingSet.violators
+
+    def spy(self, network, batches, penalty):
+        out = real(self, network, batches, penalty)
+        found.append(len(out))
+        sets.append(self.snps)
+        return out
+
+    monkeypatch.setattr(trans_working_set.WorkingSet, "violators", spy)
+    settings = TrainSettings(max_epochs=200, patience=6, refit_lambdas=(), working_set=True)
+    network, history = trans_train.fit_model("nn", data, ds.genes[["cis_start", "cis_stop"]]
+                                             .to_numpy(), InitSettings(n_factors=3), settings)
+    assert history["epoch"].max() < 200 and found[-1] == 0 and max(found) > 0
+    assert [len(s) for s in sets[:3]] == [0, 4, 8]
+    nonzero = np.nonzero(np.abs(network.alpha.numpy()).sum(axis=1))[0]
+    assert network.alpha.shape[0] == data.genotypes.shape[1]
+    assert len(nonzero) > 0 and set(nonzero) <= set(sets[-1])
+    np.testing.assert_allclose(trans_loadings.validation_score(network, data),
+                               history["ve_valid"].max(), atol=1e-6)
+
+
 def _fit(ds, data, settings, checkpoint=None):
     return trans_train.fit_model("nn", data, ds.genes[["cis_start", "cis_stop"]].to_numpy(),
                            InitSettings(n_factors=3), settings, checkpoint)
 
 
-@pytest.mark.parametrize("alpha", [0.002, "auto"])
-def test_killed_training_resumes_to_the_same_weights(tiny_trans, tmp_path, monkeypatch, alpha):
+@pytest.mark.parametrize(("alpha", "working_set"), [(0.002, False), ("auto", False),
+                                                   ("auto", True)])
+def test_killed_training_resumes_to_the_same_weights(tiny_trans, tmp_path, monkeypatch, caplog,
+                                                     alpha, working_set):
     """A fixed penalty, or alpha's path (walked here on every 2 epochs without a gain; the
-    kill comes after it has moved: its point and penalty are resumed too)."""
+    kill comes after it has moved: its point and penalty are resumed too), or the path on a
+    working set that has grown (twice) before the kill."""
     ds, data = tiny_trans
+    caplog.set_level("INFO")
     monkeypatch.setattr(trans_train, "MIN_DELTA", 0.0)
+    monkeypatch.setattr(trans_train, "CHECK_EVERY", 3)
+    monkeypatch.setattr(trans_working_set, "MIN_CAPACITY", 8)
+    monkeypatch.setattr(trans_working_set, "MIN_ADD", 4)
     settings = TrainSettings(learning_rate=0.003, max_epochs=12, patience=100 if alpha ==
                              0.002 else 2, checkpoint_every=2, batch_size=16,
-                             l1={"alpha": alpha})
+                             l1={"alpha": alpha}, working_set=working_set, refit_lambdas=())
     whole, history = _fit(ds, data, settings)
-    assert (history["l1_alpha"].iloc[:6].nunique() > 1) == (alpha == "auto")
+    # on a working set, the path moves only once a check finds no violator
+    assert (history["l1_alpha"].iloc[:6].nunique() > 1) == (alpha == "auto" and not working_set)
+    assert len(re.findall(r"working set at epoch [1-6]:", caplog.text)) == 3 * working_set
     record = trans_train._record
 
     def killed(model, optimizer, state, loss, ve):     # the job dies during epoch 7
@@ -416,7 +517,7 @@ def test_a_training_step_runs_under_jax(tmp_path):
     code = textwrap.dedent("""
         import numpy as np
         from milage.trans_models import NN
-        from milage.trans_network import make_optimizer
+        from milage.trans_network import GradientSum, make_optimizer
         model = NN.zeros(20, 3, 4, 2).network()
         model.compile(optimizer=make_optimizer("adam", 0.01, {"alpha": 0.5, "beta": 0.0}))
         rng = np.random.default_rng(0)

@@ -136,7 +136,8 @@ def check_cohort(directory: Path, config: dict, tissues: pd.DataFrame) -> dict:
         network, history = fit_model(kind, data, windows, InitSettings.from_config(config),
                                      TrainSettings.from_config(config))
         out[kind] = split_ve(data, predict_samples(network, data))["test"]
-        out[f"{kind}_drop"] = float(-history["ve_train"].diff().min())
+        # within a stage: between stages the best weights are restored, no epoch is run
+        out[f"{kind}_drop"] = float(-history.groupby("stage")["ve_train"].diff().min())
         out[f"{kind}_epochs"] = int(history["epoch"].max())
         out.update({f"{kind}_{k}": v for k, v in network.chosen.items()})
     return out

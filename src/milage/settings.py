@@ -164,6 +164,7 @@ class TrainSettings:
     refit_lambdas: tuple[float, ...] = (0.035, 0.07, 0.14)  # relaxed group-LASSO refits of beta
     l1: dict[str, float | str | dict] = field(default_factory=lambda: {   # per unit of MSE
         "alpha": AUTO, "beta": 0.01, "V": 0.0001, "W": 0.000002})
+    working_set: bool = False       # alpha trained on a working set of SNPs
     seed: int = 1
 
     @classmethod

@@ -47,18 +47,26 @@ class TransData:
         return np.nonzero(self.split == split)[0]
 
     def standardised(self, rows: np.ndarray, snps=slice(None)) -> np.ndarray:
-        """Standardised genotypes (float32) of individuals ``rows`` x ``snps``."""
-        out = np.subtract(self.genotypes[rows][:, snps], self._centre[snps], dtype=np.float32)
+        """Standardised genotypes (float32) of individuals ``rows`` x ``snps`` (a slice or
+        indices); only those entries are read."""
+        block = (self.genotypes[:, snps][rows] if isinstance(snps, slice)
+                 else self.genotypes[np.ix_(rows, snps)])
+        out = np.subtract(block, self._centre[snps], dtype=np.float32)
         out *= self._scale[snps]
         out -= self._shift[snps]
         return out
 
-    def batch(self, rows: np.ndarray):
-        """(genotypes, (residuals, mask)) of some individuals, as float32 arrays."""
+    def targets(self, rows: np.ndarray):
+        """(residuals, mask) of some individuals: batch x tissues x genes (0 where not
+        sampled) and batch x tissues (1 where sampled), float32."""
         idx = self.sample_of[rows]                                  # batch x tissues
         mask = idx >= 0
         y = self.residuals[np.where(mask, idx, 0)] * mask[:, :, None]
-        return self.standardised(rows), (y.astype(np.float32), mask.astype(np.float32))
+        return y.astype(np.float32), mask.astype(np.float32)
+
+    def batch(self, rows: np.ndarray):
+        """(genotypes, (residuals, mask)) of some individuals, as float32 arrays."""
+        return self.standardised(rows), self.targets(rows)
 
 
 MOMENT_SNPS = 2**16   # SNPs per block of the moments' pass (a float64 copy of the block)

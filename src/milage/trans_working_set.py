@@ -1,0 +1,131 @@
+"""Working-set training of alpha: the network holds the alpha rows of some SNPs only.
+
+The L1 penalty keeps all but a few SNPs' rows of alpha at zero, and a zero row stays zero
+while its gradient is within the penalty (the optimality condition of the L1 problem). So
+training reads and updates the rows of a working set only: the SNPs whose row is not zero
+plus those that broke the condition at the last full check (as glmnet's strong rules and
+KKT checks). A full check (:func:`milage.trans_gradient.alpha_gradient_max`) streams every
+SNP's genotypes; its violators join the set, strongest first, at most doubling it at a
+time. Training ends only after a check finds none (:func:`milage.trans_train.train`).
+
+The network's alpha has ``capacity`` rows: the set's SNPs, then free rows whose genotypes
+are zero (so their gradient is zero and they stay zero). Slots are only ever appended, so
+weights saved earlier (the best epoch's, a snapshot) stay valid: a SNP added since had a
+zero row then. When the set outgrows the capacity, the network and the optimizer are
+rebuilt at twice the size, their values carried over (:meth:`WorkingSet.resize`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import numpy as np
+from keras import ops
+
+from milage.trans_data import TransData
+from milage.trans_gradient import alpha_gradient_max
+from milage.trans_models import TransModel
+from milage.trans_network import Network
+
+log = logging.getLogger(__name__)
+
+MIN_CAPACITY = 256   # alpha rows of the smallest working-set network
+MIN_ADD = 256        # violators a check may add besides doubling the set
+
+
+class WorkingSet:
+    """The SNPs (indices into ``full``'s) whose alpha rows the network holds, in slot order,
+    and ``view``: ``full`` restricted to them, padded with zero genotypes to ``capacity``."""
+
+    def __init__(self, full: TransData, snps: np.ndarray, capacity: int = 0) -> None:
+        self.full = full
+        self.snps = np.asarray(snps, dtype=np.int64)
+        self.capacity = max(capacity, 2 * len(self.snps), MIN_CAPACITY)
+        self.view = self._view()
+
+    def _view(self) -> TransData:
+        pad = self.capacity - len(self.snps)
+        genotypes = np.zeros((len(self.full.split), self.capacity), self.full.genotypes.dtype)
+        genotypes[:, :len(self.snps)] = self.full.genotypes[:, self.snps]
+        labels = {**self.full.labels, "SNP": np.concatenate(
+            [self.full.labels["SNP"][self.snps], np.full(pad, "")])}
+        return replace(self.full, genotypes=genotypes,
+                       snp_mean=np.concatenate([self.full.snp_mean[self.snps], np.zeros(pad)]),
+                       snp_sd=np.concatenate([self.full.snp_sd[self.snps], np.ones(pad)]),
+                       labels=labels)
+
+    @classmethod
+    def of(cls, model: TransModel, data: TransData) -> WorkingSet:
+        """The set of an initialised model: the SNPs with a non-zero row of alpha."""
+        return cls(data, np.nonzero(np.abs(model.params["alpha"]).sum(axis=1))[0])
+
+    def network(self, model: TransModel) -> Network:
+        """``model``'s network with alpha's rows of this set (zero in the free slots)."""
+        alpha = np.zeros((self.capacity, model.n_factors), dtype=np.float32)
+        alpha[:len(self.snps)] = model.params["alpha"][self.snps]
+        return type(model)({**model.params, "alpha": alpha}).network()
+
+    def full_network(self, network: Network) -> Network:
+        """The network over every SNP of ``full``: its alpha rows scattered back."""
+        model = TransModel.from_network(network)
+        alpha = np.zeros((self.full.genotypes.shape[1], model.n_factors), dtype=np.float32)
+        alpha[self.snps] = model.params["alpha"][:len(self.snps)]
+        full = type(model)({**model.params, "alpha": alpha}).network()
+        full.chosen = getattr(network, "chosen", {})
+        return full
+
+    def violators(self, network: Network, batches: list[np.ndarray],
+                  penalty: float) -> np.ndarray:
+        """SNPs outside the set whose gradient breaks the optimality condition of the L1
+        ``penalty`` (max over factors of |gradient| above it), strongest first."""
+        gradient = alpha_gradient_max(network, self.view, batches, self.full)
+        gradient[self.snps] = 0.0
+        out = np.nonzero(gradient > penalty)[0]
+        return out[np.argsort(-gradient[out], kind="stable")]
+
+    def most_added(self) -> int:
+        """The most SNPs one check adds: the set at most doubles (``MIN_ADD`` at least), so
+        SNPs enter gradually, not all those the initialisation's gradient favours at once."""
+        return max(len(self.snps), MIN_ADD)
+
+    def add(self, snps: np.ndarray) -> None:
+        """Append ``snps`` to the set (the capacity must hold them)."""
+        assert len(self.snps) + len(snps) <= self.capacity
+        self.snps = np.concatenate([self.snps, snps])
+        self.view = self._view()
+
+    def reset(self, snps: np.ndarray, capacity: int) -> None:
+        """Go back to an earlier set (``snps``, ``capacity``)."""
+        self.snps, self.capacity = snps, capacity
+        self.view = self._view()
+
+    def resize(self, network: Network, optimizer, capacity: int):
+        """A network and optimizer of ``capacity`` alpha rows with the values of these
+        (padded with zeros); returns (network, optimizer, the padding of a weight list)."""
+        self.capacity = capacity
+        self.view = self._view()
+        _, n_tissues, n_genes, n_factors = network.shape_
+        bigger = type(network)(capacity, n_tissues, n_genes, n_factors,
+                               activation=network.activation, penalised=network.penalised,
+                               name=network.name)
+        for new, old in zip(bigger.weights, network.weights, strict=True):
+            new.assign(_padded(ops.convert_to_numpy(old), new.shape))
+            new.trainable = old.trainable
+        grown = type(optimizer).from_config(optimizer.get_config())
+        bigger.compile(optimizer=grown)
+        grown.build(bigger.trainable_variables)
+        for new, old in zip(grown.variables, optimizer.variables, strict=True):
+            new.assign(_padded(ops.convert_to_numpy(old), new.shape))
+        shapes = [w.shape for w in bigger.weights]
+        return bigger, grown, lambda weights: [
+            _padded(w, shape) for w, shape in zip(weights, shapes, strict=True)]
+
+
+def _padded(value: np.ndarray, shape) -> np.ndarray:
+    """``value`` with zero rows appended up to ``shape``."""
+    if value.shape == tuple(shape):
+        return value
+    out = np.zeros(shape, dtype=value.dtype)
+    out[:len(value)] = value
+    return out
