@@ -4,9 +4,10 @@ alpha penalty training chose; the largest fall of training VE between epochs; an
 misses issue 16's targets. Cohorts are kept under --out (a rerun reuses their data and
 cis fit).
 
-    python benchmarks/cohorts.py [--out results/cohorts] [--working-set] [NAME ...]
+    python benchmarks/cohorts.py [--out results/cohorts] [--working-set] [--seed N] [NAME ...]
 
-``--working-set`` trains alpha on a working set of SNPs (``trans.train.working_set``).
+``--working-set`` trains alpha on a working set of SNPs (``trans.train.working_set``);
+``--seed`` draws other cohorts of the same shapes (kept under --out/seedN).
 """
 
 import argparse
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("names", nargs="*", default=list(COHORTS))
     parser.add_argument("--out", default="results/cohorts")
     parser.add_argument("--working-set", action="store_true")
+    parser.add_argument("--seed", type=int)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -36,7 +38,9 @@ def main() -> None:
         config = cohort_config(base, name)
         train = {**config["trans"]["train"], "working_set": args.working_set}
         config["trans"] = {**config["trans"], "train": train}
-        directory = Path(args.out) / name
+        if args.seed is not None:
+            config["seed"] = args.seed
+        directory = Path(args.out) / (f"seed{args.seed}" if args.seed is not None else "") / name
         directory.mkdir(parents=True, exist_ok=True)
         start = time.time()
         row = check_cohort(directory, config, tissues)

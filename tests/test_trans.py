@@ -439,7 +439,7 @@ def test_killed_training_resumes_to_the_same_weights(tiny_trans, tmp_path, monke
                                                      alpha, working_set):
     """A fixed penalty, or alpha's path (walked here on every 2 epochs without a gain; the
     kill comes after it has moved: its point and penalty are resumed too), or the path on a
-    working set that has grown (twice) before the kill."""
+    working set that has grown (at checks every 3 epochs) before the kill."""
     ds, data = tiny_trans
     caplog.set_level("INFO")
     monkeypatch.setattr(trans_train, "MIN_DELTA", 0.0)
@@ -452,7 +452,7 @@ def test_killed_training_resumes_to_the_same_weights(tiny_trans, tmp_path, monke
     whole, history = _fit(ds, data, settings)
     # on a working set, the path moves only once a check finds no violator
     assert (history["l1_alpha"].iloc[:6].nunique() > 1) == (alpha == "auto" and not working_set)
-    assert len(re.findall(r"working set at epoch [1-6]:", caplog.text)) == 3 * working_set
+    assert (len(re.findall(r"working set at epoch [1-6]:", caplog.text)) >= 2) == working_set
     record = trans_train._record
 
     def killed(model, optimizer, state, loss, ve):     # the job dies during epoch 7
