@@ -44,10 +44,14 @@ class WorkingSet:
         self.capacity = max(capacity, 2 * len(self.snps), MIN_CAPACITY)
         self.view = self._view()
 
-    def _view(self) -> TransData:
+    def _view(self, kept: int = 0) -> TransData:
+        """``full`` restricted to the set; the first ``kept`` slots' genotypes are taken from
+        the current view (which holds them), the others read from ``full``."""
         pad = self.capacity - len(self.snps)
         genotypes = np.zeros((len(self.full.split), self.capacity), self.full.genotypes.dtype)
-        genotypes[:, :len(self.snps)] = self.full.genotypes[:, self.snps]
+        if kept:
+            genotypes[:, :kept] = self.view.genotypes[:, :kept]
+        genotypes[:, kept:len(self.snps)] = self.full.genotypes[:, self.snps[kept:]]
         labels = {**self.full.labels, "SNP": np.concatenate(
             [self.full.labels["SNP"][self.snps], np.full(pad, "")])}
         return replace(self.full, genotypes=genotypes,
@@ -92,19 +96,20 @@ class WorkingSet:
     def add(self, snps: np.ndarray) -> None:
         """Append ``snps`` to the set (the capacity must hold them)."""
         assert len(self.snps) + len(snps) <= self.capacity
+        kept = len(self.snps)
         self.snps = np.concatenate([self.snps, snps])
-        self.view = self._view()
+        self.view = self._view(kept)
 
     def reset(self, snps: np.ndarray, capacity: int) -> None:
-        """Go back to an earlier set (``snps``, ``capacity``)."""
+        """Go back to an earlier set (``snps``, a prefix of this one, and ``capacity``)."""
         self.snps, self.capacity = snps, capacity
-        self.view = self._view()
+        self.view = self._view(len(snps))
 
     def resize(self, network: Network, optimizer, capacity: int):
         """A network and optimizer of ``capacity`` alpha rows with the values of these
         (padded with zeros); returns (network, optimizer, the padding of a weight list)."""
         self.capacity = capacity
-        self.view = self._view()
+        self.view = self._view(len(self.snps))
         _, n_tissues, n_genes, n_factors = network.shape_
         bigger = type(network)(capacity, n_tissues, n_genes, n_factors,
                                activation=network.activation, penalised=network.penalised,
