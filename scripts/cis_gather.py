@@ -1,4 +1,5 @@
-"""Rule cis_gather: merge the chunks; cis predictions, residuals and per-gene test R^2."""
+"""Rule cis_gather: merge the chunks; cis predictions, residuals and per-gene test R^2 (also
+as tensorQTL-style tables)."""
 
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import pandas as pd
@@ -7,6 +8,7 @@ from milage import cis
 from milage.dataset import load_dataset
 from milage.evaluate import r2_by_gene_tissue
 from milage.files import atomic_output, read_table, write_array, write_table
+from milage.predictdb import tensorqtl_tables
 from milage.rule_io import run
 
 
@@ -23,7 +25,11 @@ def main(sm):
     pred = cis.predict(ds, weights, intercepts)
     write_array(pred.astype("float32"), sm.output.predictions)
     write_array((ds.expression - pred).astype("float32"), sm.output.residuals)
-    write_table(r2_by_gene_tissue(ds, pred), sm.output.r2)
+    r2 = r2_by_gene_tissue(ds, pred)
+    write_table(r2, sm.output.r2)
+    tq_weights, tq_r2 = tensorqtl_tables(weights, r2)
+    write_table(tq_weights, sm.output.tensorqtl_weights)
+    write_table(tq_r2, sm.output.tensorqtl_r2)
 
 
 run(snakemake, main)  # noqa: F821

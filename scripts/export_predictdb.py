@@ -1,4 +1,6 @@
-"""Rule export_predictdb: the cis weights as one PredictDB SQLite database per tissue."""
+"""Rule export_predictdb: per tissue, the cis models that pass the performance filter as a
+PredictDB SQLite database and its S-PrediXcan covariance file (reference panel: the
+training individuals)."""
 
 from pathlib import Path
 
@@ -7,7 +9,7 @@ import pandas as pd
 
 from milage.dataset import load_dataset
 from milage.files import file_names, read_table
-from milage.predictdb import write_predictdb
+from milage.predictdb import export_tissue
 from milage.rule_io import run
 
 
@@ -15,13 +17,15 @@ def main(sm):
     ds = load_dataset(sm.params.prepared)
     weights = pd.read_parquet(sm.input.weights)
     r2 = read_table(sm.input.r2)
+    train = ds.individuals.loc[ds.individuals["split"] == "train", "geno_col"].to_numpy()
+    rows = pd.Index(ds.snps["snp_id"])
     out = Path(sm.output.folder)
     out.mkdir(parents=True, exist_ok=True)
     for tissue, name in file_names(ds.tissues).items():
-        perf = r2[r2["tissue"] == tissue].assign(r2=lambda t: t["r"] ** 2)
-        write_predictdb(out / f"{name}.db",
-                        weights[weights["tissue"] == tissue], ds.snps, ds.genes,
-                        perf[["gene_id", "r2", "pvalue"]])
+        export_tissue(out, name, weights[weights["tissue"] == tissue],
+                      r2[r2["tissue"] == tissue], ds.snps, ds.genes,
+                      lambda ids: ds.dosages.take(rows.get_indexer(ids), train),
+                      sm.params.max_pval, sm.params.min_r2)
 
 
 run(snakemake, main)  # noqa: F821

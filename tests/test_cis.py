@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import prepare
+from metaxcan import read_covariance, read_model
+from scipy.stats import false_discovery_control
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, MultiTaskLasso
 from sklearn.model_selection import KFold, PredefinedSplit
@@ -21,7 +23,7 @@ from milage.dataset import load_dataset
 from milage.errors import InputError
 from milage.evaluate import oracle_prediction, training_intercepts, variance_explained
 from milage.guards import ImplausibleValueError
-from milage.predictdb import write_predictdb
+from milage.predictdb import export_tissue, tensorqtl_tables, write_predictdb
 from milage.settings import CisSettings
 
 RELAX_GAIN = 0.004  # medium cohort's cis test VE, relaxed over plain: 0.4274 vs 0.4208
@@ -397,23 +399,44 @@ def test_absurd_cis_weights_stop_the_fit_and_the_export(tiny_prepared, monkeypat
     assert not list(tmp_path.iterdir())
 
 
-def test_predictdb_reads_back(tmp_path):
-    snps = pd.DataFrame({"snp_id": ["rs1", "rs2"], "chrom": ["1", "2"], "pos": [10, 20],
-                         "ref": ["A", "C"], "alt": ["G", "T"]})
-    weights = pd.DataFrame({"gene_id": ["G1", "G1", "G2"], "snp_id": ["rs1", "rs2", "rs2"],
-                            "weight": [0.5, -0.25, 1.0]})
-    genes = pd.DataFrame({"gene_id": ["G1", "G2", "G3"], "gene_name": ["A1", "B2", "C3"]})
-    perf = pd.DataFrame({"gene_id": ["G1", "G2"], "r2": [0.3, 0.1], "pvalue": [1e-5, 0.2]})
-    write_predictdb(tmp_path / "t.db", weights, snps, genes, perf)
-    with sqlite3.connect(tmp_path / "t.db") as db:
-        w = db.execute("SELECT gene, rsid, varID, ref_allele, eff_allele, weight FROM weights "
-                       "ORDER BY gene, rsid").fetchall()
-        e = db.execute('SELECT gene, genename, "n.snps.in.model", "pred.perf.R2", '
-                       '"pred.perf.pval" FROM extra ORDER BY gene').fetchall()
-    assert w == [("G1", "rs1", "chr1_10_A_G_b38", "A", "G", 0.5),
-                 ("G1", "rs2", "chr2_20_C_T_b38", "C", "T", -0.25),
-                 ("G2", "rs2", "chr2_20_C_T_b38", "C", "T", 1.0)]
-    assert e == [("G1", "A1", 2, 0.3, 1e-5), ("G2", "B2", 1, 0.1, 0.2)]
+def test_predictdb_export_reads_as_metaxcan_reads_it(tmp_path):
+    snps = pd.DataFrame({"snp_id": ["rs1", "rs2", "rs3"], "chrom": ["1", "2", "2"],
+                         "pos": [10, 20, 30], "ref": ["A", "C", "G"], "alt": ["G", "T", "A"]})
+    weights = pd.DataFrame({"gene_id": ["G1", "G1", "G2", "G3", "G4"],
+                            "snp_id": ["rs1", "rs2", "rs2", "rs3", "rs3"],
+                            "weight": [0.5, -0.25, 1.0, 2.0, 3.0]})
+    genes = pd.DataFrame({"gene_id": ["G1", "G2", "G3", "G4"],
+                          "gene_name": ["A1", "B2", "C3", "D4"]})
+    # G2 fails the p-value, G3 correlates negatively, G4 has no test samples
+    r2 = pd.DataFrame({"gene_id": ["G1", "G2", "G3"], "r": [0.5, 0.3, -0.6],
+                       "pvalue": [1e-5, 0.2, 1e-6]})
+    x = np.array([[0, 1, 2, 1], [2, 2, 1, 0], [1, 0, 0, 2]], dtype=np.float32)
+    rows = pd.Index(snps["snp_id"])
+    dropped = export_tissue(tmp_path, "T", weights, r2, snps, genes,
+                            lambda ids: x[rows.get_indexer(ids)], max_pval=0.05, min_r2=0.01)
+    assert dropped == 3
+    w, extra = read_model(tmp_path / "T.db")
+    assert w.values.tolist() == [["rs1", "G1", 0.5, "A", "G"], ["rs2", "G1", -0.25, "C", "T"]]
+    q = false_discovery_control([1e-5, 0.2, 1e-6, 1.0], method="bh")
+    assert extra.values.tolist() == [["G1", "A1", 2, 0.25, 1e-5, q[0]]]
+    with sqlite3.connect(tmp_path / "T.db") as db:
+        assert db.execute("SELECT varID FROM weights").fetchall() == [("chr1_10_A_G_b38",),
+                                                                     ("chr2_20_C_T_b38",)]
+    cov = read_covariance(tmp_path / "T.txt.gz")
+    assert list(cov) == ["G1"]
+    np.testing.assert_allclose(cov["G1"].loc[["rs1", "rs2"], ["rs1", "rs2"]],
+                               np.cov(x[:2].astype(np.float64)), rtol=1e-5)
+
+
+def test_tensorqtl_tables_key_genes_and_variants_as_tensorqtl():
+    weights = pd.DataFrame({"gene_id": ["G1"], "snp_id": ["rs1"], "tissue": ["Lung"],
+                            "weight": [0.5]})
+    r2 = pd.DataFrame({"gene_id": ["G1"], "tissue": ["Lung"], "n": [30], "r2": [0.2],
+                       "r": [0.5], "pvalue": [0.01]})
+    w, r = tensorqtl_tables(weights, r2)
+    assert w.columns.tolist() == ["phenotype_id", "variant_id", "tissue", "weight"]
+    assert r.columns.tolist() == ["phenotype_id", "tissue", "n", "r2", "r", "pvalue"]
+    assert w.iloc[0].tolist() == ["G1", "rs1", "Lung", 0.5]
 
 
 def test_variance_explained_definition(tiny_prepared):

@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, TINY, assert_predicted
+from metaxcan import read_covariance, read_model
 
 from milage.dataset import load_dataset
+from milage.files import file_names
 
 pytestmark = pytest.mark.slow     # every test here runs Snakemake
 
@@ -104,6 +106,38 @@ def test_cis_stage_outputs_do_not_depend_on_chunk_size(tiny_runs):
     comparison = pd.read_csv(a / "evaluation" / "cis_vs_elastic_net.tsv", sep="\t")
     assert comparison["model"].tolist() == ["cis", "elastic_net"]
     assert len(list((a / "predictdb").glob("*.db"))) == TINY["n_tissues"]
+
+
+def test_predictdb_export_predicts_as_milage_when_read_as_metaxcan_reads_it(tiny_runs):
+    run = tiny_runs[0]
+    ds = load_dataset(run / "prepared")
+    pred = np.load(run / "cis" / "predictions.npy")
+    intercepts = pd.read_parquet(run / "cis" / "intercepts.parquet")
+    tq = pd.read_csv(run / "cis" / "weights.tsv.gz", sep="\t")
+    snp_rows, gene_cols = pd.Index(ds.snps["snp_id"]), pd.Index(ds.genes["gene_id"])
+    train = ds.individuals.loc[ds.individuals["split"] == "train", "geno_col"].to_numpy()
+    n_genes = 0
+    for tissue, name in file_names(ds.tissues).items():
+        weights, extra = read_model(run / "predictdb" / f"{name}.db")
+        cov = read_covariance(run / "predictdb" / f"{name}.txt.gz")
+        assert extra["gene"].tolist() == list(cov) == list(weights["gene"].unique())
+        assert (extra["pred.perf.pval"] <= 0.05).all() and (extra["pred.perf.R2"] >= 0.01).all()
+        samples = ds.samples[ds.samples["tissue"] == tissue]
+        cols = ds.individuals["geno_col"].to_numpy()[samples["ind_index"].to_numpy()]
+        for gene, w in weights.groupby("gene", sort=False):
+            rows = snp_rows.get_indexer(w["rsid"])
+            assert (ds.snps["alt"].to_numpy()[rows] == w["eff_allele"].to_numpy()).all()
+            from_db = w["weight"].to_numpy() @ ds.dosages.take(rows, cols)
+            intercept = intercepts.query("gene_id == @gene and tissue == @tissue")["intercept"]
+            np.testing.assert_allclose(
+                from_db, pred[samples.index, gene_cols.get_loc(gene)] - intercept.item(),
+                atol=1e-4)
+            np.testing.assert_allclose(cov[gene].loc[w["rsid"], w["rsid"]],
+                                       np.atleast_2d(np.cov(ds.dosages.take(rows, train))),
+                                       rtol=1e-4, atol=1e-6)
+            assert len(tq.query("phenotype_id == @gene and tissue == @tissue")) == len(w)
+        n_genes += len(extra)
+    assert n_genes > 0
 
 
 def test_trans_stage_is_reproducible_and_predicts_from_genotypes_alone(tiny_runs, tmp_path):

@@ -38,6 +38,8 @@ rule cis_gather:
         predictions=f"{R}/cis/predictions.npy",
         residuals=f"{R}/cis/residuals.npy",
         r2=f"{R}/evaluation/cis_r2.tsv",
+        tensorqtl_weights=f"{R}/cis/weights.tsv.gz",
+        tensorqtl_r2=f"{R}/cis/test_r2.tsv.gz",
     log:
         f"{R}/logs/cis_gather.log",
     benchmark:
@@ -119,5 +121,7 @@ rule export_predictdb:
         mem_mb=2000,
     params:
         prepared=PREP,
+        max_pval=config["predictdb"]["max_pval"],
+        min_r2=config["predictdb"]["min_r2"],
     script:
         "../../scripts/export_predictdb.py"
