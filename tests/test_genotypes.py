@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from milage import genotypes
 from milage.dosages import STEP, DosageMatrix
 from milage.errors import EmptyAfterFilterError, InputError
 from milage.genotypes import NpyRowWriter, prepare_genotypes
@@ -90,8 +91,86 @@ def test_unsorted_and_duplicate_ids(tmp_path):
         run(tmp_path, vcf)
     vcf = write_vcf(tmp_path / "d.vcf", _rows(("1", 100, "rs1"), ("1", 200, "rs1")))
     with pytest.raises(InputError, match=r"SNP ID 'rs1' appears more than once"):
-        run(tmp_path, vcf)
+        run(tmp_path, vcf, dedupe=False)
     assert not (tmp_path / "out.npy").exists()
+
+
+def _row(pos, snp, ref="A", alt="G", fmt="DS", ds=("0", "1", "2", "1")):
+    return ("1", pos, snp, ref, alt, ".", "PASS", ".", fmt, *ds)
+
+
+def test_snps_only_counts_indels_multiallelic_and_no_alt(tmp_path, caplog):
+    """Indels and other alleles are dropped with snps_only (the default), multi-allelic
+    records and records without ALT always; each is counted apart in the one log line."""
+    rows = [_row(100, "rs1"), _row(200, "ins", alt="AT"), _row(300, "del", ref="GC"),
+            _row(400, "n", ref="N"), _row(500, "sym", alt="<DEL>"), _row(600, "multi", alt="G,T"),
+            _row(700, "mono", alt="."), _row(800, "rs8", ref="c", alt="t")]
+    vcf = write_vcf(tmp_path / "i.vcf", rows)
+    caplog.set_level("INFO", logger="milage.genotypes")
+    counts, _, snps, _ = run(tmp_path, vcf)
+    assert (counts.read, counts.multiallelic, counts.no_alt, counts.indels, counts.kept) == (
+        8, 1, 1, 4, 2)
+    assert snps["snp_id"].tolist() == ["rs1", "rs8"]
+    assert caplog.messages[-1] == (
+        f"{vcf}: read 8 variants; dropped 1 multi-allelic, 1 without ALT, 4 indels (or alleles "
+        "other than A/C/G/T), 0 not autosomal, 0 not candidates, 0 with MAF < 0.01; kept 2; "
+        "0 missing dosages set to the SNP mean; 0 records without a DS value read as missing; "
+        "0 PLINK variants flipped to the ref/alt of their varID; 0 repeated SNP IDs renamed")
+    counts, _, snps, _ = run(tmp_path, vcf, snps_only=False)
+    assert (counts.multiallelic, counts.no_alt, counts.indels, counts.kept) == (1, 1, 0, 6)
+    assert snps["snp_id"].tolist() == ["rs1", "ins", "del", "n", "sym", "rs8"]
+
+
+@pytest.mark.parametrize("min_maf", [0.01, 0.0])
+def test_record_without_ds_is_missing(tmp_path, min_maf):
+    """A record whose FORMAT lacks the DS the header declares (a TypeError before) is all
+    missing: dropped as rare whatever min_maf; a missing DS of one sample is mean-filled."""
+    rows = [_row(100, "rs1", fmt="GT:DS", ds=("0/0:0", "0/1:1", "1/1:2", "./.:.")),
+            _row(200, "rs2", fmt="GT", ds=("0/0", "0/1", "1/1", "0/1")),
+            _row(300, "rs3", fmt="GT:DS", ds=("0/0:0", "0/1:1", "1/1:2", "0/1:1"))]
+    counts, dos, snps, _ = run(tmp_path, write_vcf(tmp_path / "n.vcf", rows), min_maf=min_maf)
+    assert (counts.no_ds, counts.low_maf, counts.missing_imputed, counts.kept) == (1, 1, 1, 2)
+    assert snps["snp_id"].tolist() == ["rs1", "rs3"]
+    np.testing.assert_allclose(dos, [[0, 1, 2, 1], [0, 1, 2, 1]])
+
+
+def test_repeated_ids_are_renamed_while_streaming(tmp_path, monkeypatch, caplog):
+    """With dedupe (the default) the second and later SNPs of an ID take their varID, across
+    blocks too, with one warning naming the first five IDs; a varID already taken stops."""
+    monkeypatch.setattr(genotypes, "BLOCK", 3)
+    rare = [_row(i, f"rare{i}", ds=("0", "0", "0", "0")) for i in (1, 2, 3)]  # a block kept empty
+    rows = rare + [_row(100 * (i + 1), f"r{i // 2 + 1}") for i in range(12)]
+    vcf = write_vcf(tmp_path / "r.vcf", rows)
+    counts, _, snps, _ = run(tmp_path, vcf)
+    assert counts.renamed == 6
+    assert snps["snp_id"].tolist() == [x for i in range(1, 7) for x in (
+        f"r{i}", f"chr1_{200 * i}_A_G")]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"{vcf}: 6 SNPs have the ID of an earlier SNP (first IDs: r1, r2, r3, "
+                        "r4, r5) and are renamed chr{chrom}_{pos}_{ref}_{alt}"]
+    monkeypatch.setattr(genotypes, "_hashes", lambda ids: np.zeros(len(ids), np.uint64))
+    _, _, same, _ = run(tmp_path, vcf)       # every hash equal: the IDs themselves decide
+    assert same["snp_id"].tolist() == snps["snp_id"].tolist()
+    vcf = write_vcf(tmp_path / "c.vcf", [_row(100, "chr1_300_A_G"), _row(200, "rs1"),
+                                         _row(300, "rs1")])
+    with pytest.raises(InputError) as err:
+        run(tmp_path, vcf)
+    assert str(err.value) == (f"{vcf}: SNP ID 'chr1_300_A_G' appears more than once (again at "
+                              "chr1:300). Fix: make every SNP ID unique")
+
+
+def test_repeated_id_without_dedupe_stops_in_its_block(tmp_path, monkeypatch):
+    """dedupe: false stops at the block of the first repeat: the malformed record after it
+    is never read, and nothing is left behind."""
+    monkeypatch.setattr(genotypes, "BLOCK", 2)
+    rows = [_row(100, "rs1"), _row(200, "rs2"), _row(300, "rs2"), _row(400, "rs4"),
+            _row(500, "rs5", ds=("0", "zz", "1", "1"))]
+    vcf = write_vcf(tmp_path / "d.vcf", rows)
+    with pytest.raises(InputError) as err:
+        run(tmp_path, vcf, dedupe=False)
+    assert str(err.value) == (f"{vcf}: SNP ID 'rs2' appears more than once (again at chr1:300). "
+                              "Fix: make every SNP ID unique or set genotypes.dedupe: true")
+    assert not list(tmp_path.glob("out.*")) and not list(tmp_path.glob(".out*"))
 
 
 def test_candidates_and_nothing_left(tmp_path):
@@ -154,6 +233,29 @@ def test_plink_matches_vcf(tmp_path, tiny_files):
     np.testing.assert_allclose(dos_bed, hard, atol=STEP / 2)
     pd.testing.assert_frame_equal(snps_bed[["chrom", "pos", "snp_id", "ref", "alt"]],
                                   snps[["chrom", "pos", "snp_id", "ref", "alt"]])
+
+
+def test_plink_varid_with_allele_1_as_ref_is_flipped(tmp_path):
+    """A .bim SNP whose GTEx varID names A1 as ref is turned to the ID's orientation
+    (dosage 2 - count of A1); other SNPs keep A2 = REF, A1 = ALT; indels and a missing A1
+    are dropped as from a VCF."""
+    from bed_reader import to_bed
+
+    a1 = ["A", "T", "G", "G", "AT", "0"]
+    a2 = ["G", "C", "A", "T", "A", "C"]
+    sid = ["chr1_100_A_G_b38", "1_200_C_T", "rs3", "chr1_400_G_T", "rs5", "rs6"]
+    counted = np.array([[0, 1, 2, 1], [0, 0, 1, 2], [1, 1, 2, 0], [2, 2, 1, np.nan],
+                        [0, 1, 1, 1], [0, 0, 0, 0]], dtype=np.float32)
+    to_bed(tmp_path / "f.bed", counted.T, properties={
+        "iid": ["i1", "i2", "i3", "i4"], "sid": sid, "chromosome": ["1"] * 6,
+        "bp_position": [100, 200, 300, 400, 500, 600], "allele_1": a1, "allele_2": a2})
+    counts, dos, snps, _ = run(tmp_path, tmp_path / "f.bed")
+    assert (counts.flipped, counts.indels, counts.no_alt, counts.kept) == (2, 1, 1, 4)
+    assert snps[["snp_id", "ref", "alt"]].values.tolist() == [
+        ["chr1_100_A_G_b38", "A", "G"], ["1_200_C_T", "C", "T"], ["rs3", "A", "G"],
+        ["chr1_400_G_T", "G", "T"]]
+    np.testing.assert_allclose(dos, [[2, 1, 0, 1], [0, 0, 1, 2], [1, 1, 2, 0],
+                                     [0, 0, 1, 1 / 3]], atol=STEP / 2)
 
 
 def test_npy_row_writer_header():

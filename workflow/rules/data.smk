@@ -44,6 +44,8 @@ rule prepare_genotypes:
         mem_mb=2000,
     params:
         min_maf=config["genotypes"]["min_maf"],
+        snps_only=config["genotypes"]["snps_only"],
+        dedupe=config["genotypes"]["dedupe"],
     script:
         "../../scripts/prepare_genotypes.py"
 
