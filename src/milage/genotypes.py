@@ -28,6 +28,7 @@ AUTOSOMES = frozenset(str(c) for c in range(1, 23))
 BLOCK = 8192  # variants per block: ~15 MB of float32 at 449 individuals
 _NPY_HEADER_BYTES = 128
 _GT_TO_DOSAGE = np.array([0.0, 1.0, np.nan, 2.0], dtype=np.float32)  # cyvcf2 gt_types codes
+GENOTYPES_EXPECTED = "a VCF/BCF with DS or GT, or a PLINK .bed with .bim/.fam beside it"
 
 
 def normalise_chrom(chrom: pd.Series | np.ndarray) -> np.ndarray:
@@ -69,7 +70,11 @@ def read_vcf(path: str | os.PathLike) -> tuple[list[str], Iterator[VariantBlock]
     from cyvcf2 import VCF
 
     path = require_file(path, "genotype VCF")
-    vcf = VCF(str(path), lazy=True, threads=1)
+    try:
+        vcf = VCF(str(path), lazy=True, threads=1)
+    except OSError:
+        raise InputError(path, "the file is not a VCF or BCF", f"give {GENOTYPES_EXPECTED}") \
+            from None
     formats = _vcf_format_ids(vcf)
     if "DS" in formats:
         field_ = "DS"
@@ -139,10 +144,15 @@ def read_plink(path: str | os.PathLike) -> tuple[list[str], Iterator[VariantBloc
     from bed_reader import open_bed
 
     path = require_file(path, "genotype PLINK .bed")
-    bed = open_bed(path, num_threads=1)
-    table = pd.DataFrame({
-        "chrom": bed.chromosome, "pos": bed.bp_position.astype(np.int64), "snp_id": bed.sid,
-        "ref": bed.allele_2, "alt": bed.allele_1, "multiallelic": False})
+    try:
+        bed = open_bed(path, num_threads=1)
+        table = pd.DataFrame({
+            "chrom": bed.chromosome, "pos": bed.bp_position.astype(np.int64), "snp_id": bed.sid,
+            "ref": bed.allele_2, "alt": bed.allele_1, "multiallelic": False})
+        samples = [str(s) for s in bed.iid]
+    except (OSError, ValueError) as err:
+        raise InputError(path, f"the PLINK file set cannot be read ({err})",
+                         f"give {GENOTYPES_EXPECTED}") from None
 
     def blocks() -> Iterator[VariantBlock]:
         for start in range(0, bed.sid_count, BLOCK):
@@ -151,7 +161,7 @@ def read_plink(path: str | os.PathLike) -> tuple[list[str], Iterator[VariantBloc
             yield VariantBlock(table.iloc[start:stop].reset_index(drop=True),
                                np.ascontiguousarray(dos.T))
 
-    return [str(s) for s in bed.iid], blocks()
+    return samples, blocks()
 
 
 def read_genotypes(path: str | os.PathLike) -> tuple[list[str], Iterator[VariantBlock]]:
