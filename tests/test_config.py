@@ -49,8 +49,8 @@ def _set(config, path, value):
      f"config trans.models[1]: 'xx' is not one of ml, nn, tm. {FIX}"),
     (("bogus",), 1,
      "config: unknown key 'bogus'. Fix: remove it or correct its spelling (keys here: dataset, "
-     "seed, inputs, simulate, genotypes, expression, split, cis, trans, enrichment, analysis, "
-     "simulation, predict)"),
+     "seed, inputs, simulate, genotypes, expression, split, cis, predictdb, trans, enrichment, "
+     "analysis, simulation, predict)"),
     (("trans", "eqtl_top"), KeyError,
      "config trans.eqtl_top: missing. Fix: add it (config/config.yaml has every key)"),
 ])

@@ -17,12 +17,12 @@ import pandas as pd
 from milage.errors import InputError
 
 
-def require_file(path: str | os.PathLike, what: str) -> Path:
-    """Return ``path`` as a Path, or raise InputError if it does not exist."""
+def require_file(path: str | os.PathLike, what: str,
+                 fix: str = "check the path in config/config.yaml (section inputs)") -> Path:
+    """Return ``path`` as a Path, or raise InputError (with ``fix``) if it does not exist."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(path, f"the {what} file does not exist",
-                         "check the path in config/config.yaml (section inputs)")
+        raise InputError(path, f"the {what} file does not exist", fix)
     return path
 
 

@@ -34,6 +34,7 @@ NO_ALLELE = [".", "0"]  # PLINK writes a missing allele (a monomorphic variant's
 FLAGS = ["n_alt", "no_ds", "flipped"]  # the readers' columns that filter_block counts and drops
 MAX_EXAMPLES = 5        # duplicated IDs named in the warning
 _VARID = re.compile(r"^(?:chr)?[^_]+_\d+_([^_]+)_([^_]+)(?:_b\d+)?$")  # GTEx's, build optional
+GENOTYPES_EXPECTED = "a VCF/BCF with DS or GT, or a PLINK .bed with .bim/.fam beside it"
 
 
 def normalise_chrom(chrom: pd.Series | np.ndarray) -> np.ndarray:
@@ -81,7 +82,11 @@ def read_vcf(path: str | os.PathLike) -> tuple[list[str], Iterator[VariantBlock]
     from cyvcf2 import VCF
 
     path = require_file(path, "genotype VCF")
-    vcf = VCF(str(path), lazy=True, threads=1)
+    try:
+        vcf = VCF(str(path), lazy=True, threads=1)
+    except OSError:
+        raise InputError(path, "the file is not a VCF or BCF", f"give {GENOTYPES_EXPECTED}") \
+            from None
     formats = _vcf_format_ids(vcf)
     if "DS" in formats:
         field_ = "DS"
@@ -162,8 +167,13 @@ def read_plink(path: str | os.PathLike) -> tuple[list[str], Iterator[VariantBloc
     from bed_reader import open_bed
 
     path = require_file(path, "genotype PLINK .bed")
-    bed = open_bed(path, num_threads=1)
-    a1, a2 = bed.allele_1, bed.allele_2
+    try:
+        bed = open_bed(path, num_threads=1)
+        a1, a2 = bed.allele_1, bed.allele_2
+        samples = [str(s) for s in bed.iid]
+    except (OSError, ValueError) as err:
+        raise InputError(path, f"the PLINK file set cannot be read ({err})",
+                         f"give {GENOTYPES_EXPECTED}") from None
     flip = ref_is_allele_1(bed.sid, a1, a2)
     alt = np.where(flip, a2, a1)
     table = pd.DataFrame({
@@ -179,7 +189,7 @@ def read_plink(path: str | os.PathLike) -> tuple[list[str], Iterator[VariantBloc
             dos[flip[start:stop]] = 2 - dos[flip[start:stop]]
             yield VariantBlock(table.iloc[start:stop].reset_index(drop=True), dos)
 
-    return [str(s) for s in bed.iid], blocks()
+    return samples, blocks()
 
 
 def ref_is_allele_1(ids: np.ndarray, a1: np.ndarray, a2: np.ndarray) -> np.ndarray:

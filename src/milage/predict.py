@@ -1,5 +1,5 @@
 """Expression of new individuals predicted from their genotypes alone by a trained model
-(cis weights plus a trans model), the paper's stated future work."""
+(cis weights plus a trans model, or cis weights alone), the paper's stated future work."""
 
 from __future__ import annotations
 
@@ -10,16 +10,23 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from keras import ops
 
 from milage import cis
 from milage.dosages import UNITS, decode, encode, out_of_range
 from milage.errors import InputError
-from milage.files import atomic_output, file_names, gzip_text, read_table
+from milage.files import atomic_output, file_names, gzip_text, read_table, require_file
 from milage.genotypes import read_genotypes
 from milage.trans_models import TransModel
 
 log = logging.getLogger(__name__)
+MADE_BY = {  # what prediction reads from a results folder: the workflow rule that writes it
+    "prepared/snps.tsv.gz": "prepare_genotypes",
+    "prepared/genes.tsv": "normalise_expression",
+    "prepared/samples.tsv": "normalise_expression",
+    "cis/weights.parquet": "cis_gather",
+    "cis/intercepts.parquet": "cis_gather",
+    "trans/{model}/params.npz": "trans_train",
+}
 
 
 def read_model_snps(path: str | os.PathLike, snps: pd.DataFrame) -> tuple[list[str], np.ndarray]:
@@ -62,32 +69,47 @@ def read_model_snps(path: str | os.PathLike, snps: pd.DataFrame) -> tuple[list[s
     return samples, decode(encode(out), UNITS).T
 
 
-def model_files(results: str | os.PathLike, model: str) -> dict[str, Path]:
-    """Where a finished workflow run keeps what :func:`predict_expression` reads."""
+def model_files(results: str | os.PathLike, model: str) -> dict[str, Path | None]:
+    """Where the finished workflow run ``results`` (``milage predict --results``) keeps what
+    :func:`predict_expression` reads (``model`` "cis": no trans model). A missing file stops
+    naming the rule that writes it."""
     r = Path(results)
+    for file, rule in MADE_BY.items():
+        if model != "cis" or not file.startswith("trans/"):
+            require_file(r / file.format(model=model), "results",
+                         f"check --results (a finished workflow run's folder) or run the "
+                         f"workflow's rule {rule} for it")
     return {"prepared": r / "prepared", "weights": r / "cis" / "weights.parquet",
             "intercepts": r / "cis" / "intercepts.parquet",
-            "params": r / "trans" / model / "params.npz"}
+            "params": None if model == "cis" else r / "trans" / model / "params.npz"}
+
+
+def trans_prediction(params: str | os.PathLike, x: np.ndarray) -> np.ndarray:
+    """The saved trans model's prediction (individuals x tissues x genes) from dosages ``x``."""
+    from keras import ops
+
+    model = TransModel.load(params)
+    z = ((x - model.extras["snp_mean"]) / model.extras["snp_sd"]).astype(np.float32)
+    return ops.convert_to_numpy(model.network()(z, training=False))
 
 
 def predict_expression(prepared: str | os.PathLike, weights: str | os.PathLike,
-                       intercepts: str | os.PathLike, params: str | os.PathLike,
+                       intercepts: str | os.PathLike, params: str | os.PathLike | None,
                        genotypes: str | os.PathLike, out: str | os.PathLike) -> list[Path]:
     """Write ``{out}/{tissue}.predicted_expression.tsv.gz`` (individual x genes, prepared
     units: Z-scores; the tissue named as in the PredictDB export, :func:`milage.files.file_names`)
     for every individual of ``genotypes``; return the paths.
 
     ``prepared`` is the training run's prepared folder; ``weights`` and ``intercepts`` its
-    cis tables; ``params`` a trained trans model (``trans/{model}/params.npz``).
+    cis tables; ``params`` a trained trans model (``trans/{model}/params.npz``), or None for
+    cis-only predictions.
     """
     prepared = Path(prepared)
     snps = read_table(prepared / "snps.tsv.gz", dtype={"chrom": str})
     genes = read_table(prepared / "genes.tsv", dtype={"chrom": str})
     tissues = list(dict.fromkeys(read_table(prepared / "samples.tsv")["tissue"]))
-    model = TransModel.load(params)
     samples, x = read_model_snps(genotypes, snps)
-    z = ((x - model.extras["snp_mean"]) / model.extras["snp_sd"]).astype(np.float32)
-    trans = ops.convert_to_numpy(model.network()(z, training=False))  # individuals x K x J
+    trans = None if params is None else trans_prediction(params, x)
     weights, intercepts = pd.read_parquet(weights), pd.read_parquet(intercepts)
     snp_idx, gene_idx = pd.Index(snps["snp_id"]), pd.Index(genes["gene_id"])
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -95,7 +117,9 @@ def predict_expression(prepared: str | os.PathLike, weights: str | os.PathLike,
     for k, (tissue, name) in enumerate(file_names(tissues).items()):
         used, w = cis.tissue_weights(weights, tissue, snp_idx, gene_idx)
         pred = np.asarray((w.T @ x[:, used].astype(np.float64).T).T) \
-            + cis.tissue_intercepts(intercepts, tissue, gene_idx) + trans[:, k]
+            + cis.tissue_intercepts(intercepts, tissue, gene_idx)
+        if trans is not None:
+            pred += trans[:, k]
         paths.append(Path(out) / f"{name}.predicted_expression.tsv.gz")
         table = pd.DataFrame(pred, columns=genes["gene_id"])
         table.insert(0, "individual", samples)
