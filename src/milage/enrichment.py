@@ -108,6 +108,7 @@ def _keyed(sets: dict[str, list[str]], genes: pd.DataFrame,
 
 
 def _any_match(sets: dict[str, list[str]], universe: list[str]) -> bool:
+    """Whether any gene of the sets is in the universe."""
     universe = set(universe)
     return any(g in universe for listed in sets.values() for g in listed)
 
