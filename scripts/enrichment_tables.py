@@ -3,7 +3,7 @@
 import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.dataset import load_dataset
-from milage.enrichment import index_gene_sets, mtgsea_table, overlap_table, read_gmt
+from milage.enrichment import match_gene_sets, mtgsea_table, overlap_table, read_gmt
 from milage.files import write_table
 from milage.rule_io import run
 from milage.trans_models import TransModel
@@ -13,9 +13,9 @@ def main(sm):
     ds = load_dataset(sm.params.prepared)
     model = TransModel.load(sm.input.params)
     p = sm.params
-    genes = ds.genes[p.gene_key].astype(str).to_numpy()
-    sets = index_gene_sets(read_gmt(sm.input.gmt), genes, p.min_size, p.max_size)
-    write_table(overlap_table(model, ds.tissues, sets, len(genes), p.top_genes),
+    sets = match_gene_sets(read_gmt(sm.input.gmt), ds.genes, p.gene_key, sm.input.gmt,
+                           p.min_size, p.max_size)
+    write_table(overlap_table(model, ds.tissues, sets, len(ds.genes), p.top_genes),
                 sm.output.overlap)
     write_table(mtgsea_table(model, ds.tissues, sets, p.pairs, p.permutations, p.seed, p.fdr,
                              p.weight, p.directions), sm.output.mtgsea)

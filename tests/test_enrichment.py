@@ -224,6 +224,60 @@ def test_index_gene_sets_filters_by_size_in_the_universe():
         en.index_gene_sets(sets, genes, min_size=40, max_size=50)
 
 
+def test_strip_version():
+    assert en.strip_version(["ENSG00000141510.16", "ENSG00000012048", "ENSG00000182378.14_PAR_Y",
+                             "TP53"]) == ["ENSG00000141510", "ENSG00000012048",
+                                          "ENSG00000182378.14_PAR_Y", "TP53"]
+
+
+def dataset_genes(n=20):
+    return pd.DataFrame({"gene_id": [f"ENSG{i:011d}.{i % 3 + 1}" for i in range(n)],
+                         "gene_name": [f"SIM{i + 1:05d}" for i in range(n)]})
+
+
+def test_match_gene_sets_by_id_strips_versions_on_both_sides():
+    genes = dataset_genes()
+    sets = {"UNVERSIONED": [f"ENSG{i:011d}" for i in range(10)],
+            "VERSIONED": [f"ENSG{i:011d}.9" for i in range(5, 15)]}
+    gene_sets = en.match_gene_sets(sets, genes, "gene_id", "sets.gmt", min_size=10)
+    assert gene_sets.names == ["UNVERSIONED", "VERSIONED"]
+    assert [m.tolist() for m in gene_sets.members] == [list(range(10)), list(range(5, 15))]
+
+
+def test_match_gene_sets_by_symbol():
+    genes = dataset_genes()
+    sets = {"SYMBOLS": [f"SIM{i:05d}" for i in range(1, 11)] + ["TP53"]}
+    gene_sets = en.match_gene_sets(sets, genes, "gene_name", "sets.gmt", min_size=10)
+    assert [m.tolist() for m in gene_sets.members] == [list(range(10))]
+
+
+def test_match_gene_sets_names_the_gmt_and_the_key_when_nothing_matches():
+    genes = dataset_genes()
+    ids = {"IDS": ["ENSG00000000001", "ENSG00000000002"]}
+    with pytest.raises(InputError) as err:
+        en.match_gene_sets(ids, genes, "gene_name", "h.all.gmt")
+    assert str(err.value) == (
+        "h.all.gmt: no gene of the .gmt matches a dataset gene by gene_name: dataset has e.g. "
+        "'SIM00001', the .gmt e.g. 'ENSG00000000001'. Fix: set enrichment.gene_key to "
+        "gene_id: the .gmt's genes match the dataset's gene_id")
+    with pytest.raises(InputError) as err:
+        en.match_gene_sets({"SYMBOLS": ["TP53"]}, genes, "gene_id", "h.all.gmt")
+    assert str(err.value) == (
+        "h.all.gmt: no gene of the .gmt matches a dataset gene by gene_id: dataset has e.g. "
+        "'ENSG00000000000.1', the .gmt e.g. 'TP53'. Fix: give a .gmt of the dataset's gene_id "
+        "values (genes.tsv), or set enrichment.gene_key to the column its genes are")
+    with pytest.raises(InputError, match=r"^h.all.gmt: no set has 15 to 500 genes"):
+        en.match_gene_sets(ids, genes, "gene_id", "h.all.gmt")
+
+
+def test_a_shared_name_matches_no_gene(caplog):
+    genes = ["A", "Y_RNA", "B", "Y_RNA", "C"]
+    gene_sets = en.index_gene_sets({"S": ["A", "Y_RNA", "C"]}, genes, min_size=1)
+    assert gene_sets.members[0].tolist() == [0, 4]
+    assert "2 genes share their name with another and are in no gene set (e.g. 'Y_RNA')" in (
+        caplog.text)
+
+
 # ---------------------------------------------------------------- planted truth (medium cohort)
 
 def carried_module(medium, model, tissue, factor):

@@ -197,6 +197,26 @@ def test_gtf_annotation(tmp_path):
                                      "WASH7P"], "chrom": ["1", "1"], "tss": [11869, 29570]}
 
 
+def test_gene_names_from_the_gct_description_with_a_bed_annotation(tmp_path):
+    """A BED annotation has no symbols: gene_name (genes.tsv) is the GCT's Description, an
+    empty Description is the ID; a GTF's gene_name wins where it has one."""
+    ids = ("ENSG00000141510.16", "ENSG00000012048.22", "ENSG00000139618.15")
+    files = write_inputs(tmp_path, gene_ids=ids, chroms=("17", "17", "13"))
+    text = files["gct"].read_text()
+    for gene_id, symbol in zip(ids, ("TP53", "BRCA1", ""), strict=True):
+        text = text.replace(f"{gene_id}\t{gene_id.lower()}\t", f"{gene_id}\t{symbol}\t")
+    files["gct"].write_text(text)
+    expr = prepare_expression(settings(), {"GTEX-A", "GTEX-B"}, **files)
+    assert expr.genes["gene_id"].tolist() == list(ids)
+    assert expr.genes["gene_name"].tolist() == ["TP53", "BRCA1", "ENSG00000139618.15"]
+    gtf = tmp_path / "a.gtf"
+    gtf.write_text("".join(f'chr{c}\tH\tgene\t{s}\t{s + 9}\t.\t+\t.\tgene_id "{i}";{n}\n'
+                           for i, c, s, n in zip(ids, (17, 17, 13), (1, 50, 1), (
+                               ' gene_name "TP53-GTF";', "", ""), strict=True)))
+    expr = prepare_expression(settings(), {"GTEX-A"}, **{**files, "annotation": gtf})
+    assert expr.genes["gene_name"].tolist() == ["TP53-GTF", "BRCA1", "ENSG00000139618.15"]
+
+
 def test_expression_beds(tmp_path):
     for tissue, genes in [("Lung", ["G1", "G2", "G3"]), ("Liver", ["G2", "G1"])]:
         rows = [f"chr1\t{i}\t{i + 1}\t{g}\t{i}.5\t-{i}\n" for i, g in enumerate(genes)]

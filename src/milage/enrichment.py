@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 GMT_FIX = ("write one gene set per line: name, a description (may be empty), then the "
            "genes, separated by tabs")
+GENE_KEYS = ("gene_name", "gene_id")       # enrichment.gene_key: the genes.tsv column matched
+_VERSION = re.compile(r"\.\d+$")
 
 
 # ---------------------------------------------------------------- gene sets
@@ -87,25 +90,75 @@ class GeneSets:
         return np.array([len(m) for m in self.members])
 
 
+def strip_version(ids: Iterable[str]) -> list[str]:
+    """Ensembl IDs without their version suffix: 'ENSG00000141510.16' -> 'ENSG00000141510'."""
+    return [_VERSION.sub("", i) for i in ids]
+
+
+def gene_keys(genes: Iterable, key: str) -> list[str]:
+    """Genes as matched by ``key``: gene_name as they are, gene_id without the version."""
+    genes = [str(g) for g in genes]
+    return strip_version(genes) if key == "gene_id" else genes
+
+
+def _keyed(sets: dict[str, list[str]], genes: pd.DataFrame,
+           key: str) -> tuple[dict[str, list[str]], list[str]]:
+    """The sets' genes and the dataset's genes, as matched by ``key``."""
+    return {n: gene_keys(g, key) for n, g in sets.items()}, gene_keys(genes[key], key)
+
+
+def _any_match(sets: dict[str, list[str]], universe: list[str]) -> bool:
+    """Whether any gene of the sets is in the universe."""
+    universe = set(universe)
+    return any(g in universe for listed in sets.values() for g in listed)
+
+
+def match_gene_sets(sets: dict[str, list[str]], genes: pd.DataFrame, key: str, source,
+                    min_size: int = 15, max_size: int = 500) -> GeneSets:
+    """:func:`index_gene_sets` of the .gmt's sets (read from ``source``) on the dataset's
+    genes (genes.tsv) by ``key``: gene_name (symbols) or gene_id (versions stripped on both
+    sides, so 'ENSG00000141510.16' matches 'ENSG00000141510').
+
+    Raises
+    ------
+    InputError
+        naming the .gmt, a gene of each side and enrichment.gene_key when no gene matches.
+    """
+    keyed, universe = _keyed(sets, genes, key)
+    if not _any_match(keyed, universe):
+        other = GENE_KEYS[1 - GENE_KEYS.index(key)]
+        fix = (f"set enrichment.gene_key to {other}: the .gmt's genes match the dataset's "
+               f"{other}" if _any_match(*_keyed(sets, genes, other)) else
+               f"give a .gmt of the dataset's {key} values (genes.tsv), or set "
+               "enrichment.gene_key to the column its genes are")
+        raise InputError(source, f"no gene of the .gmt matches a dataset gene by {key}: dataset "
+                         f"has e.g. {genes[key].iat[0]!r}, the .gmt e.g. "
+                         f"{next(iter(sets.values()))[0]!r}", fix)
+    return index_gene_sets(keyed, universe, min_size, max_size, source)
+
+
 def index_gene_sets(sets: dict[str, list[str]], genes: Sequence[str], min_size: int = 15,
-                    max_size: int = 500) -> GeneSets:
+                    max_size: int = 500, source="gene sets") -> GeneSets:
     """Map each set onto ``genes`` (the universe) and keep those with min_size to max_size
-    genes there (as GSEA filters sets after the intersection)."""
+    genes there (as GSEA filters sets after the intersection). A name that several genes
+    share (GTEx's symbols have a few) is ambiguous: it matches none of them."""
     index = pd.Index(genes)
-    if not index.is_unique:
-        raise InputError("genes", "gene names are not unique, so sets cannot be mapped",
-                         "use unique gene names (or gene IDs in the .gmt)")
+    shared = index.duplicated(keep=False)
+    if shared.any():
+        log.warning("%d genes share their name with another and are in no gene set (e.g. %r)",
+                    shared.sum(), index[shared][0])
+    lookup, positions = index[~shared], np.flatnonzero(~shared)
     names, members = [], []
     for name, listed in sets.items():
-        found = index.get_indexer(listed)
-        found = np.unique(found[found >= 0])
+        found = lookup.get_indexer(listed)
+        found = np.unique(positions[found[found >= 0]])
         if min_size <= len(found) <= min(max_size, len(index) - 1):   # all genes: no test
             names.append(name)
             members.append(found)
     log.info("%d of %d gene sets have %d to %d genes among the %d genes", len(names),
              len(sets), min_size, max_size, len(index))
     if not names:
-        raise InputError("gene sets", f"no set has {min_size} to {max_size} genes among the "
+        raise InputError(source, f"no set has {min_size} to {max_size} genes among the "
                          "dataset's genes", "check that the .gmt uses the dataset's gene "
                          "names, or lower enrichment.min_size")
     return GeneSets(names, members)

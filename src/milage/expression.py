@@ -72,7 +72,8 @@ def read_gct(path: str | os.PathLike, keep: set[str]):
 
     Returns
     -------
-    genes : table with gene_id and gene_name (the Name and Description columns).
+    genes : table with gene_id and gene_name (the Name and Description columns; an empty
+        Description is the ID).
     sample_ids : the kept sample columns, in file order.
     values : samples x genes float32.
     dropped : the sample columns not in ``keep``.
@@ -94,6 +95,7 @@ def read_gct(path: str | os.PathLike, keep: set[str]):
     values = _numeric(table[wanted], table["Name"], path)
     _check_values(values, table["Name"], wanted, path, tpm=True)
     genes = table[["Name", "Description"]].set_axis(["gene_id", "gene_name"], axis=1)
+    genes["gene_name"] = genes["gene_name"].fillna(genes["gene_id"])
     return genes, wanted, values.T, [n for n in names[2:] if n not in keep]
 
 
@@ -155,6 +157,7 @@ def read_gene_annotation(path: str | os.PathLike) -> pd.DataFrame:
 
     BED columns: chrom, start, end, gene_id[, score, strand]; TSS = start + 1 on the plus
     strand (or with no strand), end on the minus strand. Chromosomes lose any 'chr' prefix.
+    gene_name is missing (NaN) for a BED and for GTF genes without a gene_name attribute.
     """
     path = require_file(path, "gene annotation")
     name = path.name.removesuffix(".gz")
@@ -175,11 +178,11 @@ def read_gene_annotation(path: str | os.PathLike) -> pd.DataFrame:
         if table.shape[1] < 4:
             raise InputError(path, f"a BED annotation needs at least 4 columns, found "
                              f"{table.shape[1]}", BED_FIX)
-        genes = pd.DataFrame({"gene_id": table[3], "gene_name": table[3], "chrom": table[0],
+        no_names = pd.Series(None, table.index, str)     # the GCT's Description fills them
+        genes = pd.DataFrame({"gene_id": table[3], "gene_name": no_names, "chrom": table[0],
                               "start": _positions(table[1], table[3], path, BED_FIX),
                               "end": _positions(table[2], table[3], path, BED_FIX),
                               "strand": table[5] if table.shape[1] > 5 else "+"})
-    genes["gene_name"] = genes["gene_name"].fillna(genes["gene_id"])
     check_unique(genes["gene_id"], path, "gene")
     genes["chrom"] = normalise_chrom(genes["chrom"])
     genes["tss"] = np.where(genes["strand"] == "-", genes["end"], genes["start"] + 1)
@@ -247,7 +250,10 @@ def read_expression_beds(beds: dict[str, str | os.PathLike]) -> Expression:
 
 
 def annotate_genes(expr: Expression, annotation: pd.DataFrame | None, source) -> Expression:
-    """Attach chrom and TSS from the annotation; genes it lacks are dropped with a warning."""
+    """Attach chrom and TSS from the annotation; genes it lacks are dropped with a warning.
+
+    gene_name is the annotation's, else the expression input's (the GCT's Description).
+    """
     if annotation is None:
         return expr
     known = expr.genes["gene_id"].isin(annotation["gene_id"]).to_numpy()
@@ -260,7 +266,8 @@ def annotate_genes(expr: Expression, annotation: pd.DataFrame | None, source) ->
     expr = expr.subset(cols=known)
     ann = annotation.set_index("gene_id").loc[expr.genes["gene_id"]]
     expr.genes = pd.DataFrame({"gene_id": expr.genes["gene_id"],
-                               "gene_name": ann["gene_name"].to_numpy(),
+                               "gene_name": ann["gene_name"].reset_index(drop=True)
+                               .fillna(expr.genes["gene_name"]),
                                "chrom": ann["chrom"].to_numpy(), "tss": ann["tss"].to_numpy()})
     return expr
 
