@@ -1,6 +1,5 @@
 """Rule cis_baseline: per-tissue elastic net (mixing cis.baseline_l1_ratio, CV), PredictDB-style."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import numpy as np
 import pandas as pd
 

@@ -1,6 +1,5 @@
 """Rule cis_fit_chunk: fit the cis model of one chunk of genes."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import numpy as np
 
 from milage.cis import fit_genes

@@ -1,7 +1,6 @@
 """Rule cis_gather: merge the chunks; cis predictions, residuals and per-gene test R^2 (also
 as tensorQTL-style tables)."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import pandas as pd
 
 from milage import cis

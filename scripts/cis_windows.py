@@ -1,6 +1,5 @@
 """Rule cis_windows: each gene's cis-SNP index range."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.files import read_table, write_table
 from milage.prepare import cis_windows

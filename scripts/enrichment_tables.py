@@ -1,6 +1,5 @@
 """Rule enrichment_tables: Table 1 (overlaps of top genes) and Table 2 (MTGSEA)."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.dataset import load_dataset
 from milage.enrichment import match_gene_sets, mtgsea_table, overlap_table, read_gmt

@@ -1,6 +1,5 @@
 """Rule evaluate: variance explained of every model; per-tissue and per-gene test R^2."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import numpy as np
 import pandas as pd
 

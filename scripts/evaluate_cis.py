@@ -1,6 +1,5 @@
 """Rule evaluate_cis: variance explained of cis, the per-tissue baseline and the oracle."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import numpy as np
 import pandas as pd
 

@@ -4,7 +4,6 @@ training individuals)."""
 
 from pathlib import Path
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import pandas as pd
 
 from milage.dataset import load_dataset

@@ -1,6 +1,5 @@
 """Rule fig10_top_tissues: the most active tissues of each of the first factors."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage import plots
 from milage.analysis import top_tissues

@@ -1,6 +1,5 @@
 """Rule fig4_training: variance explained over training, per model and per alpha penalty."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage import plots
 from milage.analysis import training_curves

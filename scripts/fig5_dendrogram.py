@@ -1,6 +1,5 @@
 """Rule fig5_dendrogram: WPGMA clustering of the tissues by one model's loadings."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage import plots
 from milage.analysis import tissue_similarity

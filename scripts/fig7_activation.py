@@ -1,6 +1,5 @@
 """Rule fig7_activation: the TM model's tissue x factor activation W as a heat map."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage import plots
 from milage.analysis import tissue_activation

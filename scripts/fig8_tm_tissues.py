@@ -1,6 +1,5 @@
 """Rule fig8_tm_tissues: WPGMA clustering and MDS of the tissues by the TM model's W."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage import plots
 from milage.analysis import tissue_similarity

@@ -1,6 +1,5 @@
 """Rule fig9_factors: mean loading per tissue and factor, and SNPs with non-zero alpha."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage import plots
 from milage.analysis import factor_summary

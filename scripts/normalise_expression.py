@@ -1,6 +1,5 @@
 """Rule normalise_expression: covariates out, then Z-scores with training moments."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.dataset import read_expression, write_expression
 from milage.files import read_table, write_table

@@ -1,6 +1,5 @@
 """Rule predict: expression per tissue of new individuals from their genotypes alone."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.predict import predict_expression
 from milage.rule_io import run

@@ -1,6 +1,5 @@
 """Rule prepare_expression: read, filter and transform expression (GCT or BED files)."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.dataset import write_expression
 from milage.expression import prepare_expression

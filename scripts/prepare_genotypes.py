@@ -1,6 +1,5 @@
 """Rule prepare_genotypes: filter a VCF/BCF or PLINK file into the dosage matrix."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.genotypes import prepare_genotypes
 from milage.rule_io import run

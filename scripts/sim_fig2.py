@@ -1,6 +1,5 @@
 """Rule sim_fig2: gather the recovery runs; the finding table and Fig 2."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import pandas as pd
 
 from milage.files import read_table, write_table

@@ -1,6 +1,5 @@
 """Rule sim_fig3: Fig 3 from one device's step timings."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.files import read_table
 from milage.plots import save

@@ -1,6 +1,5 @@
 """Rule sim_recovery: simulate one trans-only dataset and solve it with one model (Fig 2)."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.files import write_table
 from milage.rule_io import run

@@ -2,8 +2,6 @@
 
 import logging
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
-
 from milage.files import write_table
 from milage.rule_io import run
 from milage.sim_timing import resolve_device, scaling_grid, time_grid

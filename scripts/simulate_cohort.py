@@ -1,6 +1,5 @@
 """Rule simulate_cohort: write the demo cohort in GTEx formats, with its planted truth."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import pandas as pd
 
 from milage.rule_io import run

@@ -1,6 +1,5 @@
 """Rule split_individuals: seeded train / validation / test split of the individuals."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.files import read_table, write_table
 from milage.prepare import split_individuals

@@ -1,6 +1,5 @@
 """Rule trans_eqtls: SNPs with non-zero alpha per factor, and their permutation FDR."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 
 from milage.dataset import load_dataset
 from milage.files import write_table

@@ -1,6 +1,5 @@
 """Rules trans_train, trans_sweep, trans_permutation: initialise and train one trans model."""
 
-import _src  # noqa: F401  (first: this checkout's src/ on sys.path)
 import numpy as np
 
 from milage.dataset import load_dataset

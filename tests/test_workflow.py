@@ -1,6 +1,7 @@
 """The Snakemake workflow: lint, format, data rules end to end, errors, reproducibility."""
 
 import hashlib
+import shutil
 import subprocess
 import sys
 
@@ -46,8 +47,8 @@ def tiny_config(directory, chunk_size=500, **inputs):
     return path
 
 
-def snakemake(directory, *args):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", "2",
+def snakemake(directory, *args, snakefile=SNAKEFILE):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--cores", "2",
            "--show-failed-logs", "--directory", str(directory), *args]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=directory)
 
@@ -261,3 +262,61 @@ def test_real_inputs_need_genotypes(tmp_path):
     result = snakemake(tmp_path, "--configfile", str(config), "-n")
     assert result.returncode != 0
     assert "['expression_gct'] given without inputs.genotypes" in result.stdout + result.stderr
+
+
+def planned_rules(result):
+    """{rule: jobs} of a dry run's job table."""
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = result.stdout[result.stdout.index("Job stats:"):result.stdout.index("total ")]
+    return {rule: int(n) for rule, n in (line.split() for line in table.splitlines()[3:])}
+
+
+def test_real_data_targets_the_analysis_and_simulation_is_its_own_target(tmp_path):
+    files = {key: tmp_path / name for key, name in (
+        ("genotypes", "g.vcf.gz"), ("expression_gct", "e.gct"),
+        ("sample_attributes", "a.tsv"), ("gene_annotation", "g.gtf"), ("gene_sets", "s.gmt"))}
+    for path in files.values():
+        path.write_text("")
+    config = tiny_config(tmp_path, **{key: str(path) for key, path in files.items()})
+    data = yaml.safe_load(config.read_text())
+    data["predict"]["genotypes"] = str(files["genotypes"])
+    config.write_text(yaml.safe_dump(data))
+    analysis = planned_rules(snakemake(tmp_path, "--configfile", str(config), "-n"))
+    assert not [rule for rule in analysis if rule.startswith(("sim_", "simulate_"))]
+    assert {"prepare_genotypes", "trans_train", "trans_sweep", "evaluate", "fig9_factors",
+            "enrichment_tables", "export_predictdb", "predict", "all"} <= set(analysis)
+    simulation = planned_rules(snakemake(tmp_path, "--configfile", str(config), "-n",
+                                         "simulation"))
+    assert simulation == {"sim_recovery": 4, "sim_fig2": 1, "sim_timing": 1, "sim_fig3": 1,
+                          "simulation": 1}
+
+
+MODULE = """configfile: "config/config.yaml"
+
+
+module milage:
+    snakefile:
+        "{snakefile}"
+    config:
+        config
+
+
+use rule * from milage as milage_*
+"""
+
+
+def test_workflow_runs_as_a_module_from_another_folder(tmp_path):
+    """Deployed as snakedeploy deploys it: config/ copied, and a Snakefile that uses the
+    workflow as a module (by its path here, from GitHub there): the whole demo is planned,
+    and the data rules run, finding milage, the schema and resources/ from the module."""
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    tiny_config(tmp_path / "config")
+    snakefile = tmp_path / "Snakefile"
+    snakefile.write_text(MODULE.format(snakefile=SNAKEFILE))
+    planned = planned_rules(snakemake(tmp_path, "-n", snakefile=snakefile))
+    assert planned["milage_sim_recovery"] == 4 and planned["milage_all"] == 1
+    result = snakemake(tmp_path, *(f"results/tiny/prepared/{name}" for name in PREPARED),
+                       snakefile=snakefile)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ds = load_dataset(tmp_path / "results" / "tiny" / "prepared")
+    assert len(ds.individuals) == TINY["n_individuals"] and len(ds.tissues) == TINY["n_tissues"]

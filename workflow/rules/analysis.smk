@@ -29,7 +29,7 @@ rule fig5_dendrogram:
     input:
         prepared_inputs,
         params=f"{R}/trans/{{model}}/params.npz",
-        colours=TISSUE_COLOURS,
+        colours=TISSUES,
     output:
         **figure_outputs("fig5_wpgma_{model}", "fig5_wpgma", model="{model}"),
     log:
@@ -54,7 +54,7 @@ rule fig6_mds:
     input:
         prepared_inputs,
         params=f"{R}/trans/{{model}}/params.npz",
-        colours=TISSUE_COLOURS,
+        colours=TISSUES,
     output:
         **figure_outputs("fig6_mds_{model}", "fig6_mds", model="{model}"),
     log:
@@ -100,7 +100,7 @@ rule fig8_tm_tissues:
     input:
         prepared_inputs,
         params=f"{R}/trans/tm/params.npz",
-        colours=TISSUE_COLOURS,
+        colours=TISSUES,
     output:
         **figure_outputs("fig8_tm_tissues", "fig8_tm_tissues"),
         linkage=f"{R}/figures/fig8_tm_tissues.linkage.tsv",
@@ -149,7 +149,7 @@ rule fig10_top_tissues:
     input:
         prepared_inputs,
         params=f"{R}/trans/{{model}}/params.npz",
-        colours=TISSUE_COLOURS,
+        colours=TISSUES,
     output:
         **figure_outputs(
             "fig10_top_tissues_{model}", "fig10_top_tissues", model="{model}"

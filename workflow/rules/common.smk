@@ -1,5 +1,6 @@
 # Config validation, paths and every input function of the workflow.
 import math
+import os
 import shutil
 import sys
 from dataclasses import asdict, replace
@@ -11,8 +12,19 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-# The workflow reads its settings with the library of this checkout (scripts do the same).
-sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
+# milage comes from this workflow's own src/ when it has one (a clone, or a module on a local
+# path; found from this file, not from the Snakefile that uses the module), else from the
+# installed package. The jobs' scripts get the same through PYTHONPATH (their conda
+# environments hold milage's dependencies, not milage).
+RULES_DIR = workflow.current_basedir  # a local folder, or a URL for a remote module
+SRC = Path(RULES_DIR).parents[1] / "src" if isinstance(RULES_DIR, os.PathLike) else None
+if SRC and SRC.is_dir():
+    sys.path.insert(0, str(SRC))
+    os.environ.update(
+        PYTHONPATH=os.pathsep.join(
+            filter(None, (str(SRC), os.environ.get("PYTHONPATH")))
+        )
+    )
 
 import yaml
 
@@ -29,13 +41,14 @@ from milage.settings import (
 )
 
 # one line naming the key and its allowed values; then Snakemake's validate fills defaults
-SCHEMA = Path(workflow.basedir).parent / "config" / "schema.yaml"
-check_config(config, yaml.safe_load(SCHEMA.read_text()))
-validate(config, schema="../../config/schema.yaml")
+SCHEMA = workflow.source_path("../../config/schema.yaml")
+check_config(config, yaml.safe_load(Path(SCHEMA).read_text()))
+validate(config, schema=SCHEMA)
 
 R = f"results/{config['dataset']}"
 RAW = raw_inputs(config, R)
-RESOURCES = Path(workflow.basedir).parent / "resources"
+# the tissue table (names, planted groups, colours) shipped with the workflow
+TISSUES = workflow.source_path("../../resources/tissues.tsv")
 PREP = f"{R}/prepared"
 ENV = "../../envs/milage.yaml"
 
@@ -143,9 +156,6 @@ def figure_files():
     return [f"{R}/figures/{name}.png" for name in figures]
 
 
-TISSUE_COLOURS = str(RESOURCES / "tissues.tsv")
-
-
 def figure_outputs(name, caption, **labels):
     """PNG (in the report, with its caption), PDF and TSV of one figure."""
     return {
@@ -206,7 +216,8 @@ def simulation_outputs():
 
 
 def all_outputs():
-    """Every final output of the workflow for this dataset."""
+    """The paper's analysis of this dataset; on the demo (no inputs) also the simulation
+    studies, which do not read the dataset (their own target: rule simulation)."""
     t = config["trans"]
     predicted = (
         [f"{R}/predicted/{t['eqtl_model']}"] if config["predict"]["genotypes"] else []
@@ -228,5 +239,5 @@ def all_outputs():
         + figure_files()
         + predicted
         + tables
-        + simulation_outputs()
+        + (simulation_outputs() if RAW["demo"] else [])
     )

@@ -3,7 +3,7 @@
 
 rule simulate_cohort:
     input:
-        tissues=RESOURCES / "tissues.tsv",
+        tissues=TISSUES,
     output:
         vcf=f"{R}/raw/genotypes.vcf.gz",
         gct=f"{R}/raw/expression_tpm.gct.gz",
