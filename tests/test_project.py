@@ -1,4 +1,5 @@
-"""Project files: envs/ in step with pyproject.toml, every config key documented.
+"""Project files: envs/ in step with pyproject.toml, every config key documented with
+config.yaml's default, the READMEs citing only files that exist.
 
 Conda channels cannot be reached from the development machines, so this test is what keeps
 the environments right: the same packages with the same lower bounds as pyproject.toml.
@@ -65,3 +66,61 @@ def test_readme_layout_lists_every_module():
     listed = set(re.findall(r"`(\w+)`", layout))
     modules = {p.stem for p in (REPO / "src" / "milage").glob("*.py")} - {"__init__"}
     assert modules <= listed, sorted(modules - listed)
+
+
+def test_readmes_cite_only_files_that_exist():
+    cited = set()
+    for readme in ("README.md", "config/README.md"):
+        text = (REPO / readme).read_text()
+        cited |= set(re.findall(r"\b(?:tests|benchmarks|scripts|config|envs|workflow)/[\w./-]*\w",
+                                text))
+    missing = sorted(p for p in cited if not (REPO / p).exists())
+    assert not missing
+
+
+def _value(cell):
+    """A config README default cell as data: YAML, numbers as floats (1e-4 == 0.0001), and
+    prose like 'alpha `auto`, beta 0.01' as a mapping."""
+    text = cell.replace("`", "").strip()
+    if re.fullmatch(r"\w+ [^ ,]+(, \w+ [^ ,]+)+", text):
+        return {k: _value(v) for k, v in (pair.split(" ") for pair in text.split(", "))}
+    return _normal(yaml.safe_load(text))
+
+
+def _normal(value):
+    if isinstance(value, dict):
+        return {k: _normal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normal(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def test_config_readme_defaults_are_config_yaml_values():
+    """Each `| key | default | meaning |` row of config/README.md against config.yaml; a row
+    with an empty default opens its key's sub-table for the rows below it."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    readme = (REPO / "config" / "README.md").read_text()
+    wrong = []
+    for section, body in re.findall(r"^## `?(\w+[^`\n]*)`?.*?\n(.*?)(?=^## |\Z)", readme,
+                                    re.M | re.S):
+        if "| key | default | meaning |" not in body:
+            continue
+        scopes = [config] if section == "Top level" else [config[section]]
+        for keys, default in re.findall(r"^\| (`\w+`(?:, `\w+`)*) \|([^|]*)\|", body, re.M):
+            names = re.findall(r"`(\w+)`", keys)
+            while len(scopes) > 1 and names[0] not in scopes[-1]:
+                scopes.pop()
+            if not default.strip():
+                scopes.append(scopes[-1][names[0]])
+                continue
+            cells = default.split(", ") if len(names) > 1 else [default]
+            for name, cell in zip(names, cells, strict=True):
+                have = _normal(scopes[-1].get(name, "(not in config.yaml)"))
+                if _value(cell) != have:
+                    wrong.append(f"{section}.{name}: README {cell.strip()}, config.yaml {have}")
+    assert not wrong, "\n".join(wrong)
