@@ -86,14 +86,19 @@ def write_covariance(path: str | os.PathLike, weights: pd.DataFrame,
     weights : gene_id, snp_id (the exported models)
     dosages : SNP IDs -> their dosages (SNPs x individuals of the reference panel)
     """
+    columns: list[list[np.ndarray]] = [[], [], [], []]     # GENE, RSID1, RSID2, VALUE
+    for gene, ids in weights.groupby("gene_id", sort=False)["snp_id"]:
+        ids = ids.to_numpy()
+        cov = np.atleast_2d(np.cov(dosages(ids).astype(np.float64)))
+        i, j = np.triu_indices(len(ids))
+        for column, values in zip(columns, (np.repeat(gene, len(i)), ids[i], ids[j], cov[i, j]),
+                                  strict=True):
+            column.append(values)
+    table = pd.DataFrame({name: np.concatenate(values) if values else []
+                          for name, values in zip(COVARIANCE_HEADER.split(), columns,
+                                                  strict=True)})
     with atomic_output(path) as tmp, gzip_text(tmp) as fh:
-        fh.write(COVARIANCE_HEADER + "\n")
-        for gene, ids in weights.groupby("gene_id", sort=False)["snp_id"]:
-            ids = ids.to_numpy()
-            cov = np.atleast_2d(np.cov(dosages(ids).astype(np.float64)))
-            i, j = np.triu_indices(len(ids))
-            lines = pd.DataFrame({"g": gene, "a": ids[i], "b": ids[j], "v": cov[i, j]})
-            lines.to_csv(fh, sep=" ", header=False, index=False, float_format="%.6g")
+        table.to_csv(fh, sep=" ", index=False, float_format="%.6g")
 
 
 def export_tissue(folder: os.PathLike, name: str, weights: pd.DataFrame, r2: pd.DataFrame,
