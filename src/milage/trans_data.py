@@ -16,6 +16,7 @@ from keras import ops
 
 from milage.dataset import Dataset
 from milage.evaluate import SPLITS, split_sst
+from milage.trans_memory import ROW_BLOCK
 
 
 @dataclass
@@ -102,7 +103,6 @@ def trans_data(ds: Dataset, residuals: np.ndarray, permute_seed: int | None = No
                      split_sst(ds), labels, units)
 
 
-ROW_BLOCK = 64                 # individuals standardised at a time outside training
 PREDICT_BATCH_VALUES = 2**21   # predicted values per batch, at least ROW_BLOCK individuals
 
 

@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import math
 import os
+from typing import TYPE_CHECKING
 
 from milage.errors import MilageError
 from milage.settings import AUTO, TrainSettings
-from milage.trans_data import ROW_BLOCK, TransData
 from milage.trans_models import model_class
+
+if TYPE_CHECKING:  # trans_data loads Keras; the workflow's resource estimate must not
+    from milage.trans_data import TransData
+
+ROW_BLOCK = 64              # individuals standardised at a time outside training
 
 # parameter bytes training adds to the peak, measured by benchmarks/trans_memory.py (peak
 # RSS during training over the RSS before it, per parameter byte: NN 22 with a fixed rate,
@@ -41,15 +46,22 @@ def parameter_bytes(kind: str, n_snps: int, n_tissues: int, n_genes: int,
 
 def training_bytes(kind: str, data: TransData, n_factors: int, s: TrainSettings) -> int:
     """Estimated peak bytes of training ``kind`` on ``data``."""
-    n_individuals, n_snps = data.genotypes.shape
-    n_tissues, n_genes = data.sample_of.shape[1], data.residuals.shape[1]
+    return shape_bytes(kind, n_snps=data.genotypes.shape[1], n_tissues=data.sample_of.shape[1],
+                       n_genes=data.residuals.shape[1], n_train=len(data.rows("train")),
+                       data_bytes=data.genotypes.nbytes + 2 * data.residuals.nbytes,
+                       n_factors=n_factors, s=s)
+
+
+def shape_bytes(kind: str, n_snps: int, n_tissues: int, n_genes: int, n_train: int,
+                data_bytes: int, n_factors: int, s: TrainSettings) -> int:
+    """Estimated peak bytes of training ``kind`` at a shape, with ``data_bytes`` the
+    genotypes' bytes plus twice the residuals' (what :func:`training_bytes` counts)."""
     params = parameter_bytes(kind, n_snps, n_tissues, n_genes, n_factors)
     copies = PARAM_COPIES_SEARCH if s.for_model(kind).learning_rate == AUTO else PARAM_COPIES
-    batch = s.batch_size or len(data.rows("train"))
+    batch = s.batch_size or n_train
     cells = n_tissues * n_genes
     temporaries = 4 * max(batch * (n_snps + BATCH_TENSORS * cells),
                           ROW_BLOCK * (n_snps + cells))
-    data_bytes = data.genotypes.nbytes + 2 * data.residuals.nbytes
     return int(data_bytes + copies * params + temporaries + OVERHEAD)
 
 
