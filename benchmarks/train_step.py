@@ -20,11 +20,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from milage.device import gpu_name
 from milage.sim_timing import (
     Shape,
     cpu_name,
     default_jit,
-    gpu_name,
     keras_step_seconds,
     numpy_step_seconds,
     step_flops,

@@ -3,16 +3,19 @@
 import numpy as np
 
 from milage.dataset import load_dataset
+from milage.device import select
 from milage.files import write_array, write_table
 from milage.rule_io import run
 from milage.settings import InitSettings, TrainSettings
-from milage.trans_data import predict_samples, trans_data
-from milage.trans_loadings import dense_loadings
-from milage.trans_models import TransModel
-from milage.trans_train import fit_model
 
 
 def main(sm):
+    select(sm.params.device)  # on the node that runs the job, before Keras loads
+    from milage.trans_data import predict_samples, trans_data
+    from milage.trans_loadings import dense_loadings
+    from milage.trans_models import TransModel
+    from milage.trans_train import fit_model
+
     ds = load_dataset(sm.params.prepared)
     residuals = np.load(sm.input.residuals)
     data = trans_data(ds, residuals, sm.params.permute_seed)

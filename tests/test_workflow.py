@@ -320,3 +320,38 @@ def test_workflow_runs_as_a_module_from_another_folder(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     ds = load_dataset(tmp_path / "results" / "tiny" / "prepared")
     assert len(ds.individuals) == TINY["n_individuals"] and len(ds.tissues) == TINY["n_tissues"]
+
+
+def planned_resources(result):
+    """[(rule, {resource: value})] of a dry run's jobs."""
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs, rule = [], None
+    for line in result.stdout.splitlines():
+        if line.startswith(("rule ", "checkpoint ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+        elif line.strip().startswith("resources:") and rule:
+            items = line.split(":", 1)[1].split(", ")
+            jobs.append((rule, dict(item.strip().split("=", 1) for item in items)))
+            rule = None
+    return jobs
+
+
+def test_every_job_declares_memory_and_runtime_and_gpu_jobs_request_one(tmp_path):
+    config = tiny_config(tmp_path)
+    data = yaml.safe_load(config.read_text())
+    data["trans"].update(device="gpu", gpu_model="a100")
+    data["simulation"]["timing"]["gpu"] = "auto"
+    config.write_text(yaml.safe_dump(data))
+    jobs = planned_resources(snakemake(tmp_path, "--configfile", str(config), "-n",
+                                       "--forceall"))
+    assert {"trans_train", "trans_sweep", "trans_permutation", "sim_timing"} <= {
+        rule for rule, _ in jobs}
+    for rule, resources in jobs:
+        if rule != "all":
+            assert int(resources["runtime"]) >= 10 and int(resources["mem_mb"]) >= 500, rule
+        if rule.startswith("trans_") and rule != "trans_eqtls":
+            assert resources["gpu"] == "1" and resources["gpu_model"] == "a100", rule
+        elif rule != "sim_timing":
+            assert "gpu" not in resources, rule
+    timing = [r.get("gpu") for rule, r in jobs if rule == "sim_timing"]
+    assert sorted(timing, key=str) == ["1", None]   # the CPU job requests none

@@ -3,7 +3,7 @@ against a NumPy implementation of the same step, over a grid of shapes, on a nam
 
 A step is the forward pass, the masked loss, the backward pass and the proximal Adam update
 of every parameter. Written with ``keras.ops`` and no backend import outside
-:func:`gpu_name`, so it runs on the JAX backend on machines without TensorFlow:
+:func:`milage.device.gpu_name`, so it runs on the JAX backend on machines without TensorFlow:
 
     KERAS_BACKEND=jax python -m milage.sim_timing --device gpu --out DIR
 
@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
-from milage.errors import MilageError  # noqa: E402
+from milage.device import gpu_name, select  # noqa: E402
 from milage.trans_models import NN  # noqa: E402
 from milage.trans_network import make_optimizer  # noqa: E402
 
@@ -144,24 +144,6 @@ def timed(fn: Callable[[], object], repeats: int) -> float:
     return float(np.median(times))
 
 
-def gpu_name() -> str | None:
-    """The name of the first GPU the Keras backend sees, or None."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-        gpus = [d for d in jax.devices() if d.platform == "gpu"]
-        return gpus[0].device_kind if gpus else None
-    if backend == "tensorflow":
-        import tensorflow as tf
-        gpus = tf.config.list_physical_devices("GPU")
-        return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") \
-            if gpus else None
-    if backend == "torch":
-        import torch
-        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return None
-
-
 def cpu_name() -> str:
     """The CPU model and the cores this process may use."""
     model = platform.processor() or platform.machine()
@@ -223,17 +205,6 @@ def time_grid(grid: list[GridPoint], device: str = "cpu", repeats: int = 3,
     return pd.DataFrame(rows)
 
 
-def resolve_device(device: str) -> str:
-    """"auto": "gpu" when the backend sees one, else "cpu"; "gpu" without one raises."""
-    if device == "auto":
-        return "gpu" if gpu_name() else "cpu"
-    if device == "gpu" and not gpu_name():
-        raise MilageError(f"no GPU is visible to the Keras backend {keras.backend.backend()!r}. "
-                          "Fix: run with a backend that has a GPU build here (e.g. "
-                          "KERAS_BACKEND=jax), or set simulation.timing.gpu: false")
-    return device
-
-
 def _floats(text: str) -> list[float]:
     return [float(v) for v in text.split(",") if v]
 
@@ -254,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     from milage.files import write_table
 
-    device = resolve_device(args.device)
+    device = select(args.device, "--device")
     grid = scaling_grid(_floats(args.scales), [int(t) for t in _floats(args.factors)],
                         args.factor_scale, args.size_factors, args.individuals)
     table = time_grid(grid, device, args.repeats)

@@ -17,7 +17,8 @@ rule fig4_training:
         ENV
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_per_input(2),  # demo: 315-346 MB
+        runtime=reading_runtime,
     params:
         models=TRANS_MODELS,
         penalties=config["trans"]["sweep"]["alpha_lambdas"],
@@ -40,7 +41,8 @@ rule fig5_dendrogram:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_per_input(2),  # demo: 315-346 MB
+        runtime=reading_runtime,
     params:
         prepared=PREP,
         model="{model}",
@@ -65,7 +67,8 @@ rule fig6_mds:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_per_input(2),  # demo: 315-346 MB
+        runtime=reading_runtime,
     params:
         prepared=PREP,
         model="{model}",
@@ -89,7 +92,8 @@ rule fig7_activation:
         ENV
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_per_input(2),  # demo: 315-346 MB
+        runtime=reading_runtime,
     params:
         prepared=PREP,
     script:
@@ -112,7 +116,8 @@ rule fig8_tm_tissues:
         ENV
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_per_input(2),  # demo: 315-346 MB
+        runtime=reading_runtime,
     params:
         prepared=PREP,
         outlier_threshold=A["outlier_threshold"],
@@ -135,7 +140,8 @@ rule fig9_factors:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_per_input(2),  # demo: 315-346 MB
+        runtime=reading_runtime,
     params:
         prepared=PREP,
         model="{model}",
@@ -162,7 +168,8 @@ rule fig10_top_tissues:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_per_input(2),  # demo: 315-346 MB
+        runtime=reading_runtime,
     params:
         prepared=PREP,
         model="{model}",

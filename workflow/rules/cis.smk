@@ -17,7 +17,8 @@ rule cis_fit_chunk:
         ENV
     threads: config["cis"]["threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=cis_mem_mb,
+        runtime=cis_chunk_runtime,
     params:
         prepared=PREP,
         settings=settings(CisSettings),
@@ -48,7 +49,8 @@ rule cis_gather:
         ENV
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_per_input(8),  # demo: 683 MB for 51 MB
+        runtime=reading_runtime,
     params:
         prepared=PREP,
     script:
@@ -69,7 +71,8 @@ rule cis_baseline:
         ENV
     threads: config["cis"]["threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=mem_per_input(8),  # demo: 1,043 MB for 51 MB
+        runtime=cis_all_runtime,
     params:
         prepared=PREP,
         settings=settings(CisSettings),
@@ -96,7 +99,8 @@ rule evaluate_cis:
         ENV
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_per_input(4),  # demo: 731 MB for 150 MB
+        runtime=reading_runtime,
     params:
         prepared=PREP,
     script:
@@ -118,7 +122,8 @@ rule export_predictdb:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_per_input(4),  # demo: 339 MB
+        runtime=cis_all_runtime,  # a covariance per gene's window
     params:
         prepared=PREP,
         max_pval=config["predictdb"]["max_pval"],

@@ -1,7 +1,6 @@
 # Config validation, paths and every input function of the workflow.
 import math
 import os
-import shutil
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -28,6 +27,7 @@ if SRC and SRC.is_dir():
 
 import yaml
 
+from milage import resources as res
 from milage.config import check_config
 from milage.errors import MilageError
 from milage.rule_io import raw_inputs
@@ -200,10 +200,20 @@ def sim_timing_mem_mb():
 
 
 def sim_devices():
-    """cpu, and gpu when simulation.timing.gpu is true, or auto with nvidia-smi on PATH."""
+    """cpu, and gpu when simulation.timing.gpu is true, or auto with trans.device gpu (the
+    host that plans the workflow cannot see the GPUs of the nodes that run it)."""
     gpu = config["simulation"]["timing"]["gpu"]
-    visible = gpu == "auto" and shutil.which("nvidia-smi") is not None
-    return ["cpu", "gpu"] if gpu is True or visible else ["cpu"]
+    wanted = gpu is True or (gpu == "auto" and config["trans"]["device"] == "gpu")
+    return ["cpu", "gpu"] if wanted else ["cpu"]
+
+
+def sim_recovery_runtime(wildcards):
+    """Minutes: 5e-8 s per individual x SNP x epoch, the rate of the demo's 4,490-individual
+    jobs (15 s for 4,490 x 500 x 150); its 449-individual jobs (10-51 s) are start-up.
+    """
+    f = config["simulation"]["fig2"]
+    units = int(wildcards.size) * f["data"]["n_snps"] * f["train"]["max_epochs"]
+    return math.ceil(res.MIN_MINUTES + units * 5e-8 / 60)
 
 
 def simulation_outputs():
@@ -241,3 +251,84 @@ def all_outputs():
         + tables
         + (simulation_outputs() if RAW["demo"] else [])
     )
+
+
+# Resources a scheduler can use: every rule declares mem_mb (MB) and runtime (minutes).
+# Those that grow with the data are computed here from the job's inputs, by the formulas of
+# milage.resources (which note the measurements behind them); Snakemake evaluates them again
+# once a job's inputs exist, before it submits the job.
+
+
+def data_mb(input):
+    """MB of a job's inputs, less the dosages (memory-mapped, read in blocks)."""
+    return res.files_mb(f for f in input if not f.endswith("dosages.npy"))
+
+
+def mem_per_input(per_input_mb):
+    """mem_mb: 1 GB plus ``per_input_mb`` MB per MB of the job's inputs (data_mb)."""
+
+    def mem_mb(wildcards, input, attempt):
+        return res.from_inputs_mb(data_mb(input), per_input_mb, attempt)
+
+    return mem_mb
+
+
+def reading_runtime(wildcards, input):
+    """runtime of a job that reads its inputs once (data_mb at 1 MB a second)."""
+    return res.reading_minutes(data_mb(input))
+
+
+def trans_shape():
+    return res.trans_shape(PREP, f"{R}/cis/residuals.npy")
+
+
+def trans_mem_mb(wildcards, attempt):
+    """milage.trans_memory's estimate of the model's training, with headroom."""
+    t = config["trans"]
+    return res.trans_mem_mb(
+        wildcards.model,
+        trans_shape(),
+        t["n_factors"],
+        TrainSettings.from_config(config),
+        attempt,
+    )
+
+
+def trans_runtime(wildcards):
+    t = config["trans"]
+    return res.trans_minutes(trans_shape(), t["n_factors"], t["train"]["max_epochs"])
+
+
+def cis_shape():
+    return res.cis_shape(PREP, config["cis"]["max_window_snps"])
+
+
+def cis_mem_mb(wildcards, attempt):
+    return res.cis_mem_mb(
+        cis_shape(), res.files_mb([f"{PREP}/expression.npy"]), attempt
+    )
+
+
+def cis_chunk_runtime(wildcards):
+    return res.cis_minutes(cis_shape(), config["cis"]["chunk_size"])
+
+
+def cis_all_runtime(wildcards):
+    """runtime of a per-gene fit of every gene (the elastic-net baseline)."""
+    shape = cis_shape()
+    return res.cis_minutes(shape, shape["n_genes"] if shape else 0)
+
+
+def wants_gpu(wildcards):
+    """Whether a job trains on a GPU: trans.device gpu, or the GPU job of Fig 3's timing."""
+    return getattr(wildcards, "device", config["trans"]["device"]) == "gpu"
+
+
+def gpu_count(wildcards):
+    """Resource gpu (as the SLURM executor reads it): 1 for a GPU job, else none."""
+    return 1 if wants_gpu(wildcards) else None
+
+
+def gpu_model(wildcards):
+    """Resource gpu_model: trans.gpu_model for a GPU job, when set."""
+    return config["trans"]["gpu_model"] if wants_gpu(wildcards) else None

@@ -20,6 +20,7 @@ rule simulate_cohort:
     threads: 1
     resources:
         mem_mb=2000,
+        runtime=30,  # demo: 10 s, 985 MB
     params:
         settings=settings(SimulationSettings),
     script:
@@ -41,7 +42,8 @@ rule prepare_genotypes:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_per_input(1),  # demo: 178 MB
+        runtime=reading_runtime,
     params:
         min_maf=config["genotypes"]["min_maf"],
         snps_only=config["genotypes"]["snps_only"],
@@ -65,7 +67,8 @@ rule prepare_expression:
         ENV
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_per_input(8),  # demo: 366 MB for a 40 MB GCT.gz
+        runtime=reading_runtime,
     params:
         settings=settings(ExpressionSettings),
         beds=RAW["beds"],
@@ -87,6 +90,7 @@ rule split_individuals:
     threads: 1
     resources:
         mem_mb=500,
+        runtime=10,
     params:
         seed=config["seed"],
         test_fraction=config["split"]["test_fraction"],
@@ -115,7 +119,8 @@ rule normalise_expression:
         ENV
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_per_input(8),  # demo: 646 MB for 50 MB
+        runtime=reading_runtime,
     params:
         scope=config["expression"]["zscore_scope"],
         covariates=RAW["covariates"],
@@ -138,6 +143,7 @@ checkpoint cis_windows:
     threads: 1
     resources:
         mem_mb=1000,
+        runtime=10,
     params:
         window=config["cis"]["window"],
     script:

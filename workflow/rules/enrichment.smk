@@ -29,7 +29,8 @@ rule enrichment_tables:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_per_input(4),  # demo: 481 MB
+        runtime=60,  # demo: 23 s (1,000 permutations)
     params:
         prepared=PREP,
         gene_key=config["enrichment"]["gene_key"],

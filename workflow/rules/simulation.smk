@@ -1,7 +1,7 @@
 # The simulation studies of the paper's section 3.1, on data they simulate themselves:
 # Fig 2 (ML and NN generative models, each solved by ML and NN; one job per generator,
 # solver, sample size and replicate) and Fig 3 (seconds per training step, Keras against
-# NumPy, on the CPU and, when one is visible, on a GPU).
+# NumPy, on the CPU and, with simulation.timing.gpu, on a GPU).
 
 SIM = f"{R}/simulation"
 TIMING = config["simulation"]["timing"]["grid"]
@@ -28,6 +28,7 @@ rule sim_recovery:
     threads: config["simulation"]["threads"]
     resources:
         mem_mb=lambda wc: sim_recovery_mem_mb(int(wc.size)),
+        runtime=sim_recovery_runtime,
     params:
         study=settings(StudySettings),
         init=settings(InitSettings, "for_study"),
@@ -62,6 +63,7 @@ rule sim_fig2:
     threads: 1
     resources:
         mem_mb=2000,
+        runtime=10,
     script:
         "../../scripts/sim_fig2.py"
 
@@ -78,6 +80,9 @@ rule sim_timing:
     threads: config["simulation"]["timing"]["threads"]
     resources:
         mem_mb=sim_timing_mem_mb(),
+        runtime=240,  # demo: 11 s; the paper's grid (config/simulation_paper.yaml) unmeasured
+        gpu=gpu_count,
+        gpu_model=gpu_model,
     params:
         scales=TIMING["scales"],
         factors=TIMING["factors"],
@@ -108,5 +113,6 @@ rule sim_fig3:
     threads: 1
     resources:
         mem_mb=1000,
+        runtime=10,
     script:
         "../../scripts/sim_fig3.py"

@@ -24,13 +24,17 @@ rule trans_train:
         ENV
     threads: config["trans"]["threads"]
     resources:
-        mem_mb=8000,
+        mem_mb=trans_mem_mb,
+        runtime=trans_runtime,
+        gpu=gpu_count,
+        gpu_model=gpu_model,
     params:
         prepared=PREP,
         init=settings(InitSettings),
         train=settings(TrainSettings),
         checkpoint=f"{R}/trans/checkpoints/{{model}}.npz",
         permute_seed=None,
+        device=config["trans"]["device"],
     script:
         "../../scripts/trans_fit.py"
 
@@ -53,6 +57,7 @@ use rule trans_train as trans_sweep with:
         train=settings(TrainSettings),
         checkpoint=f"{R}/trans/checkpoints/sweep_{{model}}_{{penalty}}.npz",
         permute_seed=None,
+        device=config["trans"]["device"],
 
 
 use rule trans_train as trans_permutation with:
@@ -69,6 +74,7 @@ use rule trans_train as trans_permutation with:
         train=settings(TrainSettings),
         checkpoint=f"{R}/trans/checkpoints/permutation_{{model}}_{{perm}}.npz",
         permute_seed=lambda wc: 1000 * config["seed"] + int(wc.perm),
+        device=config["trans"]["device"],
 
 
 rule trans_eqtls:
@@ -92,7 +98,8 @@ rule trans_eqtls:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_per_input(4),  # demo: 118 MB
+        runtime=reading_runtime,
     params:
         prepared=PREP,
         top=config["trans"]["eqtl_top"],
@@ -123,7 +130,8 @@ rule evaluate:
         ENV
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_per_input(4),  # demo: 941 MB for 200 MB
+        runtime=reading_runtime,
     params:
         prepared=PREP,
         models=TRANS_MODELS,
@@ -149,6 +157,7 @@ rule predict:
     threads: 1
     resources:
         mem_mb=8000,
+        runtime=reading_runtime,
     params:
         prepared=PREP,
     script:
