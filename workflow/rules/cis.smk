@@ -15,6 +15,7 @@ rule cis_fit_chunk:
         f"{R}/benchmarks/cis_fit_chunk/{{chunk}}.tsv"
     conda:
         ENV
+    priority: 1
     threads: config["cis"]["threads"]
     resources:
         mem_mb=cis_mem_mb,
@@ -47,6 +48,7 @@ rule cis_gather:
         f"{R}/benchmarks/cis_gather.tsv"
     conda:
         ENV
+    priority: 1
     threads: 1
     resources:
         mem_mb=mem_per_input(8),  # demo: 683 MB for 51 MB

@@ -17,6 +17,7 @@ rule simulate_cohort:
         f"{R}/benchmarks/simulate_cohort.tsv"
     conda:
         ENV
+    priority: 1  # the demo's critical path: before the simulation studies
     threads: 1
     resources:
         mem_mb=2000,
@@ -40,6 +41,7 @@ rule prepare_genotypes:
         f"{R}/benchmarks/prepare_genotypes.tsv"
     conda:
         ENV
+    priority: 1
     threads: 1
     resources:
         mem_mb=mem_per_input(1),  # demo: 178 MB
@@ -65,6 +67,7 @@ rule prepare_expression:
         f"{R}/benchmarks/prepare_expression.tsv"
     conda:
         ENV
+    priority: 1
     threads: 1
     resources:
         mem_mb=mem_per_input(8),  # demo: 366 MB for a 40 MB GCT.gz
@@ -87,6 +90,7 @@ rule split_individuals:
         f"{R}/benchmarks/split_individuals.tsv"
     conda:
         ENV
+    priority: 1
     threads: 1
     resources:
         mem_mb=500,
@@ -117,6 +121,7 @@ rule normalise_expression:
         f"{R}/benchmarks/normalise_expression.tsv"
     conda:
         ENV
+    priority: 1
     threads: 1
     resources:
         mem_mb=mem_per_input(8),  # demo: 646 MB for 50 MB
@@ -140,6 +145,7 @@ checkpoint cis_windows:
         f"{R}/benchmarks/cis_windows.tsv"
     conda:
         ENV
+    priority: 1
     threads: 1
     resources:
         mem_mb=1000,

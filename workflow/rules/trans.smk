@@ -22,6 +22,7 @@ rule trans_train:
         f"{R}/benchmarks/trans_train/{{model}}.tsv"
     conda:
         ENV
+    priority: 1
     threads: config["trans"]["threads"]
     resources:
         mem_mb=trans_mem_mb,
