@@ -15,7 +15,6 @@
 # (default /tmp/milage-slurm), wiped at the start; its logs stay after the run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-REPO=$PWD
 WORK=${MILAGE_SLURM_DIR:-/tmp/milage-slurm}
 CONF=/etc/slurm/slurm.conf            # jobs' nested srun reads it there (SLURM_CONF is dropped)
 MARK="# written by milage tests/cluster/slurm.sh"
@@ -36,22 +35,23 @@ have_slurm() { command -v slurmctld && command -v slurmd && command -v munged &&
 if ! have_slurm; then
     command -v apt-get >/dev/null || fail "SLURM is not installed and apt-get is missing;
   install $PACKAGES with this system's package manager"
+    APTLOG=${TMPDIR:-/tmp}/milage-slurm-apt.log
     say "installing $PACKAGES"
     export DEBIAN_FRONTEND=noninteractive
     # policy-rc.d 101: the packages' init scripts do not start daemons (this script does)
     POLICY=/usr/sbin/policy-rc.d
     [ -e $POLICY ] || { printf '#!/bin/sh\nexit 101\n' > $POLICY; chmod +x $POLICY; ADDED_POLICY=1; }
     ok=0
-    apt-get install -y -q --no-install-recommends $PACKAGES >"$REPO/.slurm-apt.log" 2>&1 ||
-        { apt-get update -q >>"$REPO/.slurm-apt.log" 2>&1 &&
-          apt-get install -y -q --no-install-recommends $PACKAGES >>"$REPO/.slurm-apt.log" 2>&1; } ||
+    apt-get install -y -q --no-install-recommends $PACKAGES >"$APTLOG" 2>&1 ||
+        { apt-get update -q >>"$APTLOG" 2>&1 &&
+          apt-get install -y -q --no-install-recommends $PACKAGES >>"$APTLOG" 2>&1; } ||
         ok=1
     [ -n "${ADDED_POLICY:-}" ] && rm -f $POLICY
     if [ $ok != 0 ] || ! have_slurm; then
-        tail -20 "$REPO/.slurm-apt.log" >&2
-        fail "could not install SLURM ($PACKAGES) with apt-get (log above, in .slurm-apt.log)"
+        tail -20 "$APTLOG" >&2
+        fail "could not install SLURM ($PACKAGES) with apt-get (log above, in $APTLOG)"
     fi
-    rm -f "$REPO/.slurm-apt.log"
+    rm -f "$APTLOG"
 fi
 say "$(slurmctld -V) installed"
 python3 -c "import snakemake_executor_plugin_slurm" 2>/dev/null || {
