@@ -98,7 +98,7 @@ munged --force --socket="$SOCKET" --key-file="$WORK/munge/munge.key" \
 munge -n --socket="$SOCKET" | unmunge --socket="$SOCKET" >/dev/null ||
     fail "munge does not decode its own credential ($WORK/munge/munged.log)"
 
-HOST=$(hostname -s)
+HOST=$(hostname -s)                       # reached at 127.0.0.1: no DNS needed
 NODE=$(slurmd -C | head -1)               # NodeName=... CPUs=... RealMemory=MB
 CPUS=$(sed -E 's/.* CPUs=([0-9]+).*/\1/' <<<"$NODE")
 MEMORY=$(sed -E 's/.*RealMemory=([0-9]+).*/\1/' <<<"$NODE")
@@ -108,7 +108,7 @@ NODE=$(sed -E "s/^NodeName=[^ ]+/NodeName=$HOST/; s/RealMemory=[0-9]+/RealMemory
 cat > $CONF <<EOF
 $MARK; removed when it ends
 ClusterName=milage-ci
-SlurmctldHost=$HOST
+SlurmctldHost=$HOST(127.0.0.1)
 SlurmctldPort=$CTLD_PORT
 SlurmdPort=$SLURMD_PORT
 SlurmUser=root
@@ -127,6 +127,7 @@ SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 MpiDefault=none
+MailProg=/bin/true
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 SchedulerType=sched/backfill
@@ -136,7 +137,7 @@ JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/filetxt
 JobCompLoc=$WORK/log/jobcomp.txt
 MinJobAge=300
-$NODE State=UNKNOWN
+$NODE NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
 slurmctld || fail "slurmctld did not start ($WORK/log/slurmctld.log)"
