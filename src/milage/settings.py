@@ -108,7 +108,7 @@ class CisSettings:
     cv_tol: float = 1e-4              # the same for the CV solves, which only rank penalties
     max_epochs: int = 10_000
     chunk_size: int = 500
-    threads: int = 2
+    threads: int = 1
     baseline_l1_ratio: float = 0.5    # the per-tissue elastic-net baseline's mixing
     seed: int = 1
 
