@@ -13,9 +13,9 @@ rule cis_fit_chunk:
         f"{R}/logs/cis_fit_chunk/{{chunk}}.log",
     benchmark:
         f"{R}/benchmarks/cis_fit_chunk/{{chunk}}.tsv"
+    priority: 1
     conda:
         ENV
-    priority: 1
     threads: config["cis"]["threads"]
     resources:
         mem_mb=cis_mem_mb,
@@ -46,9 +46,9 @@ rule cis_gather:
         f"{R}/logs/cis_gather.log",
     benchmark:
         f"{R}/benchmarks/cis_gather.tsv"
+    priority: 1
     conda:
         ENV
-    priority: 1
     threads: 1
     resources:
         mem_mb=mem_per_input(8),  # demo: 683 MB for 51 MB

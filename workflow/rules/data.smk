@@ -15,9 +15,9 @@ rule simulate_cohort:
         f"{R}/logs/simulate_cohort.log",
     benchmark:
         f"{R}/benchmarks/simulate_cohort.tsv"
+    priority: 1  # the demo's critical path: before the simulation studies
     conda:
         ENV
-    priority: 1  # the demo's critical path: before the simulation studies
     threads: 1
     resources:
         mem_mb=2000,
@@ -39,9 +39,9 @@ rule prepare_genotypes:
         f"{R}/logs/prepare_genotypes.log",
     benchmark:
         f"{R}/benchmarks/prepare_genotypes.tsv"
+    priority: 1
     conda:
         ENV
-    priority: 1
     threads: 1
     resources:
         mem_mb=mem_per_input(1),  # demo: 178 MB
@@ -65,9 +65,9 @@ rule prepare_expression:
         f"{R}/logs/prepare_expression.log",
     benchmark:
         f"{R}/benchmarks/prepare_expression.tsv"
+    priority: 1
     conda:
         ENV
-    priority: 1
     threads: 1
     resources:
         mem_mb=mem_per_input(8),  # demo: 366 MB for a 40 MB GCT.gz
@@ -88,9 +88,9 @@ rule split_individuals:
         f"{R}/logs/split_individuals.log",
     benchmark:
         f"{R}/benchmarks/split_individuals.tsv"
+    priority: 1
     conda:
         ENV
-    priority: 1
     threads: 1
     resources:
         mem_mb=500,
@@ -119,9 +119,9 @@ rule normalise_expression:
         f"{R}/logs/normalise_expression.log",
     benchmark:
         f"{R}/benchmarks/normalise_expression.tsv"
+    priority: 1
     conda:
         ENV
-    priority: 1
     threads: 1
     resources:
         mem_mb=mem_per_input(8),  # demo: 646 MB for 50 MB
@@ -143,9 +143,9 @@ checkpoint cis_windows:
         f"{R}/logs/cis_windows.log",
     benchmark:
         f"{R}/benchmarks/cis_windows.tsv"
+    priority: 1
     conda:
         ENV
-    priority: 1
     threads: 1
     resources:
         mem_mb=1000,

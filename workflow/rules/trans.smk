@@ -20,9 +20,9 @@ rule trans_train:
         f"{R}/logs/trans_train/{{model}}.log",
     benchmark:
         f"{R}/benchmarks/trans_train/{{model}}.tsv"
+    priority: 1
     conda:
         ENV
-    priority: 1
     threads: config["trans"]["threads"]
     resources:
         mem_mb=trans_mem_mb,
