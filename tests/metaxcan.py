@@ -27,7 +27,7 @@ def read_covariance(path) -> dict[str, pd.DataFrame]:
     d = pd.read_table(path, sep=r"\s+")
     assert list(d.columns) == ["GENE", "RSID1", "RSID2", "VALUE"]
     runs = d["GENE"].ne(d["GENE"].shift()).cumsum()
-    assert runs.groupby(d["GENE"]).nunique().max() == 1, "a gene's rows are not contiguous"
+    assert runs.groupby(d["GENE"]).nunique().le(1).all(), "a gene's rows are not contiguous"
     assert not d.duplicated().any()
     out = {}
     for gene, rows in d.groupby("GENE", sort=False):

@@ -428,6 +428,19 @@ def test_predictdb_export_reads_as_metaxcan_reads_it(tmp_path):
                                np.cov(x[:2].astype(np.float64)), rtol=1e-5)
 
 
+def test_a_tissue_without_models_exports_empty_tables_metaxcan_reads(tmp_path):
+    snps = pd.DataFrame({"snp_id": ["rs1"], "chrom": ["1"], "pos": [10], "ref": ["A"],
+                         "alt": ["G"]})
+    none = pd.DataFrame({"gene_id": pd.Series(dtype=str), "snp_id": pd.Series(dtype=str),
+                         "weight": pd.Series(dtype=float)})
+    r2 = pd.DataFrame({"gene_id": ["G1"], "r": [0.5], "pvalue": [1e-3]})
+    assert export_tissue(tmp_path, "T", none, r2, snps, pd.DataFrame(
+        {"gene_id": ["G1"], "gene_name": ["A1"]}), lambda ids: np.zeros((len(ids), 3)),
+        max_pval=0.05, min_r2=0.01) == 0
+    weights, extra = read_model(tmp_path / "T.db")
+    assert weights.empty and extra.empty and read_covariance(tmp_path / "T.txt.gz") == {}
+
+
 def test_tensorqtl_tables_key_genes_and_variants_as_tensorqtl():
     weights = pd.DataFrame({"gene_id": ["G1"], "snp_id": ["rs1"], "tissue": ["Lung"],
                             "weight": [0.5]})
