@@ -23,7 +23,7 @@ from milage.dataset import load_dataset
 from milage.errors import InputError
 from milage.evaluate import oracle_prediction, training_intercepts, variance_explained
 from milage.guards import ImplausibleValueError
-from milage.predictdb import export_tissue, tensorqtl_tables, write_predictdb
+from milage.predictdb import covariance_of, export_tissue, tensorqtl_tables, write_predictdb
 from milage.settings import CisSettings
 
 RELAX_GAIN = 0.004  # medium cohort's cis test VE, relaxed over plain: 0.4274 vs 0.4208
@@ -413,7 +413,8 @@ def test_predictdb_export_reads_as_metaxcan_reads_it(tmp_path):
     x = np.array([[0, 1, 2, 1], [2, 2, 1, 0], [1, 0, 0, 2]], dtype=np.float32)
     rows = pd.Index(snps["snp_id"])
     dropped = export_tissue(tmp_path, "T", weights, r2, snps, genes,
-                            lambda ids: x[rows.get_indexer(ids)], max_pval=0.05, min_r2=0.01)
+                            covariance_of(lambda ids: x[rows.get_indexer(ids)]), max_pval=0.05,
+                            min_r2=0.01)
     assert dropped == 3
     w, extra = read_model(tmp_path / "T.db")
     assert w.values.tolist() == [["rs1", "G1", 0.5, "A", "G"], ["rs2", "G1", -0.25, "C", "T"]]
@@ -434,9 +435,10 @@ def test_a_tissue_without_models_exports_empty_tables_metaxcan_reads(tmp_path):
     none = pd.DataFrame({"gene_id": pd.Series(dtype=str), "snp_id": pd.Series(dtype=str),
                          "weight": pd.Series(dtype=float)})
     r2 = pd.DataFrame({"gene_id": ["G1"], "r": [0.5], "pvalue": [1e-3]})
-    assert export_tissue(tmp_path, "T", none, r2, snps, pd.DataFrame(
-        {"gene_id": ["G1"], "gene_name": ["A1"]}), lambda ids: np.zeros((len(ids), 3)),
-        max_pval=0.05, min_r2=0.01) == 0
+    genes = pd.DataFrame({"gene_id": ["G1"], "gene_name": ["A1"]})
+    zeros = covariance_of(lambda ids: np.zeros((len(ids), 3)))
+    assert export_tissue(tmp_path, "T", none, r2, snps, genes, zeros, max_pval=0.05,
+                         min_r2=0.01) == 0
     weights, extra = read_model(tmp_path / "T.db")
     assert weights.empty and extra.empty and read_covariance(tmp_path / "T.txt.gz") == {}
 

@@ -206,7 +206,8 @@ def read_genotypes(path: str | os.PathLike) -> tuple[list[str], Iterator[Variant
 
 def var_ids(t: pd.DataFrame) -> pd.Series:
     """The varIDs ``chr{chrom}_{pos}_{ref}_{alt}`` of a table's variants."""
-    return "chr" + t["chrom"] + "_" + t["pos"].astype(str) + "_" + t["ref"] + "_" + t["alt"]
+    return ("chr" + t["chrom"].astype(str) + "_" + t["pos"].astype(str) + "_" + t["ref"] + "_"
+            + t["alt"])
 
 
 def _allele_tests(t: pd.DataFrame, snps_only: bool) -> list[tuple[str, np.ndarray]]:

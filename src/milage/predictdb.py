@@ -5,6 +5,7 @@ the weights and test R^2 as tensorQTL-style tables."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sqlite3
@@ -16,6 +17,7 @@ from scipy.stats import false_discovery_control
 
 from milage.cis import CIS_FIX
 from milage.files import atomic_output, gzip_text
+from milage.genotypes import var_ids
 from milage.guards import check_table
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,7 @@ def write_predictdb(path: str | os.PathLike, weights: pd.DataFrame, snps: pd.Dat
     w = weights.merge(snps, on="snp_id", how="left", validate="m:1")
     table = pd.DataFrame({
         "gene": w["gene_id"], "rsid": w["snp_id"],
-        "varID": "chr" + w["chrom"].astype(str) + "_" + w["pos"].astype(str) + "_" + w["ref"]
-        + "_" + w["alt"] + "_b38",
+        "varID": var_ids(w) + "_b38",
         "ref_allele": w["ref"], "eff_allele": w["alt"], "weight": w["weight"]})
     n_snps = table.groupby("gene").size().rename("n.snps.in.model")
     extra = (genes[genes["gene_id"].isin(n_snps.index)]
@@ -76,20 +77,35 @@ def write_predictdb(path: str | os.PathLike, weights: pd.DataFrame, snps: pd.Dat
         db.commit()
 
 
+def covariance_of(dosages: Callable[[np.ndarray], np.ndarray]) -> Callable[[tuple], np.ndarray]:
+    """SNP IDs (a tuple) -> the covariance (ddof 1) of their dosages, computed once per set
+    of SNPs: a gene's model keeps the same SNPs in most tissues (the group-LASSO selects a
+    SNP across tissues; the demo's 53,032 gene-tissue models have 1,882 distinct sets).
+
+    dosages : SNP IDs -> their dosages (SNPs x individuals of the reference panel)
+    """
+
+    @functools.cache
+    def covariance(ids: tuple) -> np.ndarray:
+        return np.atleast_2d(np.cov(dosages(np.array(ids)).astype(np.float64)))
+
+    return covariance
+
+
 def write_covariance(path: str | os.PathLike, weights: pd.DataFrame,
-                     dosages: Callable[[np.ndarray], np.ndarray]) -> None:
+                     covariance: Callable[[tuple], np.ndarray]) -> None:
     """Write S-PrediXcan's covariance file of one tissue's models (gzip, space-separated
     ``GENE RSID1 RSID2 VALUE``): per gene, in the order of ``weights``, the covariance
     (ddof 1) of every pair of its model SNPs' dosages, each pair once with RSID1 <= RSID2
     in the model's order, the diagonal included (MetaXcan fills the other triangle).
 
     weights : gene_id, snp_id (the exported models)
-    dosages : SNP IDs -> their dosages (SNPs x individuals of the reference panel)
+    covariance : :func:`covariance_of` the reference panel's dosages
     """
     columns: list[list[np.ndarray]] = [[], [], [], []]     # GENE, RSID1, RSID2, VALUE
     for gene, ids in weights.groupby("gene_id", sort=False)["snp_id"]:
         ids = ids.to_numpy()
-        cov = np.atleast_2d(np.cov(dosages(ids).astype(np.float64)))
+        cov = covariance(tuple(ids))
         i, j = np.triu_indices(len(ids))
         for column, values in zip(columns, (np.repeat(gene, len(i)), ids[i], ids[j], cov[i, j]),
                                   strict=True):
@@ -103,14 +119,14 @@ def write_covariance(path: str | os.PathLike, weights: pd.DataFrame,
 
 def export_tissue(folder: os.PathLike, name: str, weights: pd.DataFrame, r2: pd.DataFrame,
                   snps: pd.DataFrame, genes: pd.DataFrame,
-                  dosages: Callable[[np.ndarray], np.ndarray], max_pval: float,
+                  covariance: Callable[[tuple], np.ndarray], max_pval: float,
                   min_r2: float) -> int:
     """Write ``{folder}/{name}.db`` and ``{name}.txt.gz`` of one tissue's models that pass
     the performance filter (:func:`model_performance`); return the number of genes dropped."""
     perf = model_performance(r2, pd.Index(weights["gene_id"].unique()), max_pval, min_r2)
     kept = weights[weights["gene_id"].isin(perf.loc[perf["keep"], "gene_id"])]
     write_predictdb(os.path.join(folder, f"{name}.db"), kept, snps, genes, perf)
-    write_covariance(os.path.join(folder, f"{name}.txt.gz"), kept, dosages)
+    write_covariance(os.path.join(folder, f"{name}.txt.gz"), kept, covariance)
     dropped = int((~perf["keep"]).sum())
     log.info("%s: %d genes exported, %d dropped by the performance filter (test p > %g, "
              "r <= 0 or r^2 < %g)", name, int(perf["keep"].sum()), dropped, max_pval, min_r2)
