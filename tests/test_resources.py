@@ -1,5 +1,6 @@
 """milage.resources (what jobs ask a scheduler for) and milage.device (where Keras runs)."""
 
+import math
 import os
 
 import numpy as np
@@ -41,12 +42,15 @@ def test_runtime_grows_with_the_data(tmp_path):
     write_prepared(tmp_path)
     shape = resources.trans_shape(tmp_path, tmp_path / "residuals.npy")
     small = resources.trans_minutes(shape, 4, 10)
-    assert small >= resources.TRAIN_BASE_MINUTES
+    units = 10 * (50 + 3 * 6) * 4 * 10           # individuals x (SNPs + cells) x T x epochs
+    assert small == math.ceil(resources.TRAIN_BASE_MINUTES
+                              + units * resources.TRAIN_SECONDS_PER_UNIT / 60)
     big = resources.trans_minutes({**shape, "n_snps": 10**7, "n_individuals": 1000}, 400, 300)
     assert big > 100 * small
     cis = resources.cis_shape(tmp_path, max_window_snps=100)
     assert cis == dict(n_genes=3, window_snps=(4 + 100 + 20) / 3, n_individuals=10)
-    assert resources.cis_minutes(cis, 500) >= resources.MIN_MINUTES
+    assert resources.cis_minutes(cis, 500) == math.ceil(
+        resources.MIN_MINUTES + 500 * cis["window_snps"] * 10 * resources.CIS_SECONDS_PER_UNIT / 60)
     assert resources.reading_minutes(6000) == resources.MIN_MINUTES + 100
 
 
