@@ -159,7 +159,8 @@ def test_an_epoch_that_blows_up_is_undone_and_the_rate_lowered(tiny_trans, caplo
 
 def test_auto_chooses_the_rate_and_the_alpha_penalty_on_validation(tiny_trans, caplog):
     """The rate by successive halving (the winner's epochs kept), alpha's penalty along a
-    decreasing path from lambda_max / 16 in steps of 4; both logged and in the history."""
+    decreasing path from alpha_path_start x lambda_max in steps of 4; both logged and in
+    the history."""
     ds, data = tiny_trans
     caplog.set_level("INFO")
     network, history = _fit(ds, data, TrainSettings(max_epochs=40, patience=4,

@@ -43,7 +43,10 @@ RATE_ROUNDS = (4, 8)   # epochs of each successive-halving round of the rate sea
 MIN_DELTA = 1e-3       # on alpha's path, a validation VE gain below this does not reset the
                        # patience count (a fixed penalty: any gain does, as in Keras)
 PATH_RATIO = 0.25      # each penalty of the alpha path is this times the previous one,
-PATH_POINTS = 4        # from the model's alpha_path_start x lambda_max
+PATH_POINTS = 6        # from the model's alpha_path_start x lambda_max
+PATH_STALLS = 2        # points in a row that add less than MIN_DELTA before the path stops:
+                       # a point that gains little can precede one that gains much (demo ML:
+                       # +.0011, then +.0082 at the next point)
 CHECK_EVERY = 10       # epochs between a working set's full checks
 POLISH_GAIN = 1e-3     # validation VE a polish (:func:`_polish`) must add to be kept
 
@@ -92,13 +95,13 @@ class _State:
     patience counter and where the alpha path stands; and the splits whose VE the history
     records."""
 
-    SCALARS = ("epoch", "wait", "best", "mark", "point", "point_start", "rollbacks",
-               "checked", "due")
+    SCALARS = ("epoch", "wait", "best", "mark", "point", "point_start", "stalls",
+               "rollbacks", "checked", "due")
 
     def __init__(self, model: Network, splits: tuple[str, ...] = ("train", "valid"),
                  path: bool = False):
         self.splits = splits
-        self.epoch = self.wait = self.rollbacks = 0
+        self.epoch = self.wait = self.rollbacks = self.stalls = 0
         self.checked, self.due = 0, False       # a working set's last full check; one due
         self.point = 0 if path else -1          # index on alpha's path; -1: no path
         self.best = self.mark = self.point_start = -np.inf
@@ -303,9 +306,10 @@ def _rounds(max_epochs: int) -> tuple[int, ...]:
 def _next_point(model: Network, optimizer, state: _State) -> bool:
     """Move the alpha path to its next, smaller penalty, warm-started from the current
     weights (the solution at the previous penalty); False when the path is done: its last
-    point added less than ``MIN_DELTA`` to the best validation VE, or ``PATH_POINTS`` are
-    done."""
-    if state.best < state.point_start + MIN_DELTA or state.point + 1 >= PATH_POINTS:
+    ``PATH_STALLS`` points each added less than ``MIN_DELTA`` to the best validation VE,
+    or ``PATH_POINTS`` are done."""
+    state.stalls = state.stalls + 1 if state.best < state.point_start + MIN_DELTA else 0
+    if state.stalls >= PATH_STALLS or state.point + 1 >= PATH_POINTS:
         return False
     state.point += 1
     state.point_start, state.wait = state.best, 0
