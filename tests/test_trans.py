@@ -178,6 +178,26 @@ def test_auto_chooses_the_rate_and_the_alpha_penalty_on_validation(tiny_trans, c
         _fit(ds, data, TrainSettings(optimizer="sgd"))
 
 
+def test_the_alpha_path_stops_after_two_points_in_a_row_without_gain():
+    """A point that gains less than MIN_DELTA does not end the path (the next may gain
+    much); two in a row do, and so does the last of PATH_POINTS."""
+    optimizer = make_optimizer("adam", 1e-3, {"alpha": 1.0})
+    optimizer.build([keras.Variable(np.zeros((2, 2)), name="alpha")])
+    state = trans_train._State.__new__(trans_train._State)
+    state.point, state.stalls, state.point_start = 0, 0, 0.5
+    gains = [0.0005, 0.01, 0.0005, 0.0002]        # the best VE's gain at each point's end
+    moved = []
+    for gain in gains:
+        state.best = state.point_start + gain
+        moved.append(trans_train._next_point(None, optimizer, state))
+    assert moved == [True, True, True, False]
+    assert state.point == 3 and optimizer.penalty("alpha") == pytest.approx(
+        trans_train.PATH_RATIO**3)
+    state.stalls, state.point = 0, trans_train.PATH_POINTS - 1
+    state.best = state.point_start + 0.01
+    assert not trans_train._next_point(None, optimizer, state)
+
+
 def test_the_rate_is_chosen_again_where_the_first_search_ended(tiny_trans, monkeypatch):
     """A rate that blows up from the initialisation (0.5 here) drops out of the first
     search; the second starts from the winner's weights, tries the rates not below it, and
