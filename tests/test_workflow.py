@@ -291,6 +291,7 @@ def test_real_data_targets_the_analysis_and_simulation_is_its_own_target(tmp_pat
     assert not [rule for rule in analysis if rule.startswith(("sim_", "simulate_"))]
     assert {"prepare_genotypes", "trans_train", "trans_sweep", "evaluate", "fig9_factors",
             "enrichment_tables", "export_predictdb", "predict", "all"} <= set(analysis)
+    assert analysis["trans_eqtls"] == 3 and "trans_eqtl_recovery" not in analysis
     simulation = planned_rules(snakemake(tmp_path, "--configfile", str(config), "-n",
                                          "simulation"))
     assert simulation == {"sim_recovery": 4, "sim_fig2": 1, "sim_timing": 1, "sim_fig3": 1,
