@@ -110,6 +110,8 @@ def test_calls_and_their_table(tmp_path):
                                       "top_genes", "top_tissues"]
     assert table["snp_id"].tolist() == ["rs0"]       # rs3 fails the training screen
     assert table["called"].all() and table["effect"].item() == pytest.approx(1, abs=0.2)
+    loading = np.abs(model.loadings()[0, 0])
+    assert table["top_genes"].item() == ",".join(f"g{j}" for j in np.argsort(-loading)[:2])
     assert table["top_tissues"].item() == "T0"
     truth = {"snp_ids": np.array(["rs0", "rs5"]), "alpha": np.array([[1.0, 0.0]])}
     table["planted"] = planted_flags(table, ds, truth)

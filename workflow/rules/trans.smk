@@ -80,7 +80,7 @@ rule trans_eqtls:
         ENV
     threads: 1
     resources:
-        mem_mb=mem_per_input(4),  # demo: 118 MB
+        mem_mb=mem_per_input(4),  # demo: 512 MB (ML, every SNP a candidate)
         runtime=reading_runtime,
     params:
         prepared=PREP,
