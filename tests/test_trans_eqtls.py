@@ -55,6 +55,7 @@ def test_joint_test_is_ordinary_least_squares():
     extra = te.joint_test(np.column_stack([x, np.ones(80), 2 * x[:, 1]]), f)
     np.testing.assert_allclose(extra["p"][:4], both["p"])
     assert extra["p"][4:].tolist() == [1.0, 1.0] and extra["effect"][4:].tolist() == [0, 0]
+    assert te.joint_test(x, np.ones(80))["p"].tolist() == [1.0] * 4   # a constant score
 
 
 def test_leads_clump_their_proxies_and_stop_at_the_screen():

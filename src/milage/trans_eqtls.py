@@ -84,17 +84,17 @@ def joint_test(x: np.ndarray, f: np.ndarray,
             keep[j] = False
     effect, statistic, p = np.zeros(m), np.zeros(m), np.ones(m)
     df = n - 1 - keep.sum()
-    if keep.any() and df > 0:
-        design = xc[:, keep]
-        inverse = np.linalg.inv(design.T @ design)
-        coef = inverse @ design.T @ (f - f.mean())
-        sigma2 = np.sum((f - f.mean() - design @ coef) ** 2) / df
-        effect[keep] = coef
-        statistic[keep] = coef / np.sqrt(sigma2 * np.diag(inverse))
-        t = statistic[keep]
-        p[keep] = (2 * student_t.sf(np.abs(t), df) if direction is None
-                   else np.where(direction[keep] == 0, 1.0,
-                                 student_t.sf(t * direction[keep], df)))
+    fc = f - f.mean()
+    if not (keep.any() and df > 0 and fc @ fc > 0):     # nothing to test, or a constant score
+        return {"effect": effect, "statistic": statistic, "p": p}
+    design = xc[:, keep]
+    inverse = np.linalg.inv(design.T @ design)
+    coef = inverse @ design.T @ fc
+    sigma2 = max(np.sum((fc - design @ coef) ** 2) / df, np.finfo(float).tiny)
+    effect[keep] = coef
+    statistic[keep] = t = coef / np.sqrt(sigma2 * np.diag(inverse))
+    p[keep] = (2 * student_t.sf(np.abs(t), df) if direction is None
+               else np.where(direction[keep] == 0, 1.0, student_t.sf(t * direction[keep], df)))
     return {"effect": effect, "statistic": statistic, "p": p}
 
 
