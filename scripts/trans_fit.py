@@ -1,4 +1,4 @@
-"""Rules trans_train, trans_sweep, trans_permutation: initialise and train one trans model."""
+"""Rules trans_train, trans_sweep: initialise and train one trans model."""
 
 import numpy as np
 
@@ -18,7 +18,7 @@ def main(sm):
 
     ds = load_dataset(sm.params.prepared)
     residuals = np.load(sm.input.residuals)
-    data = trans_data(ds, residuals, sm.params.permute_seed)
+    data = trans_data(ds, residuals)
     windows = ds.genes[["cis_start", "cis_stop"]].to_numpy()
     network, history = fit_model(sm.wildcards.model, data, windows,
                                  InitSettings(**sm.params.init),

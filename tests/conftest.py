@@ -89,9 +89,9 @@ def tiny_trans(tiny_prepared):
 def medium_trained(tmp_path_factory):
     """449 individuals, 8 tissues (4 planted groups, Testis the outlier), 400 genes, 4 planted
     factors of 3 trans-eQTLs each; cis fitted, then ML, NN and TM trained with the demo's
-    settings. Returns ds, truth, models (TransModel by name, as saved), test_ve (cis, oracle,
-    models)
-    and gmt (the cohort's gene sets: planted modules MODULE_Fxx and DECOY_xxx sets).
+    settings. Returns ds, truth, residuals (of the cis fit), models (TransModel by name, as
+    saved), test_ve (cis, oracle, models) and gmt (the cohort's gene sets: planted modules
+    MODULE_Fxx and DECOY_xxx sets).
     """
     import yaml
 
@@ -126,5 +126,5 @@ def medium_trained(tmp_path_factory):
         TransModel.from_network(network, loadings=dense_loadings(network, data)).save(
             d / f"{kind}.npz", data)
         models[kind] = TransModel.load(d / f"{kind}.npz")
-    return SimpleNamespace(ds=ds, truth=truth, models=models, test_ve=test_ve,
-                           gmt=d / "tiny.gmt")
+    return SimpleNamespace(ds=ds, truth=truth, residuals=data.residuals, models=models,
+                           test_ve=test_ve, gmt=d / "tiny.gmt")

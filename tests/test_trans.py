@@ -1,5 +1,5 @@
 """Trans models: proximal optimizers against scikit-learn, model algebra, initialisation,
-training (resume, divergence), trans-eQTL tables."""
+training (resume, divergence)."""
 
 
 import dataclasses
@@ -19,7 +19,6 @@ from scipy.special import expit
 from sklearn.linear_model import Lasso
 
 from milage import (
-    trans_eqtls,
     trans_gradient,
     trans_init,
     trans_loadings,
@@ -348,22 +347,6 @@ def test_scale_unit_and_candidate_snps():
     assert len(trans_init.candidate_snps(np.array([]), windows, 10, "all")) == 10
     with pytest.raises(ValueError, match="candidates must be one of"):
         trans_init.candidate_snps(np.array([0]), windows, 10, "cis")
-
-
-def test_trans_eqtl_table_and_permutation_fdr():
-    alpha = np.zeros((4, 2))
-    alpha[1, 0], alpha[3, 0], alpha[2, 1] = 0.2, -0.5, 0.1
-    beta = np.zeros((2, 2, 3))
-    beta[0, 1, 2], beta[0, 0, 0], beta[1, 0, 1] = 3.0, 1.0, -2.0
-    snps = pd.DataFrame({"snp_id": list("abcd"), "chrom": "1", "pos": [1, 2, 3, 4]})
-    genes = pd.DataFrame({"gene_id": ["g0", "g1", "g2"]})
-    model = ML({"alpha": alpha, "a": np.zeros(2), "beta": beta, "b": np.zeros((2, 3))})
-    table = trans_eqtls.trans_eqtls(model, snps, genes, ["T0", "T1"], top=2)
-    assert table[["factor", "snp_id"]].values.tolist() == [[1, "d"], [1, "b"], [2, "c"]]
-    assert table["top_genes"].tolist() == ["g2,g0", "g2,g0", "g1"]
-    assert table["top_tissues"].tolist() == ["T1,T0", "T1,T0", "T0"]
-    fdr = trans_eqtls.permutation_fdr(len(table), [1, 2])
-    assert fdr["empirical_fdr"].item() == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("kept", [True, False])

@@ -13,6 +13,7 @@ from conftest import REPO, TINY, assert_predicted
 from metaxcan import read_covariance, read_model
 
 from milage.dataset import load_dataset
+from milage.eqtl_recovery import read_calls
 from milage.files import file_names
 
 pytestmark = pytest.mark.slow     # every test here runs Snakemake
@@ -31,8 +32,7 @@ def tiny_config(directory, chunk_size=500, **inputs):
     config["cis"]["window"] = TINY["cis_window"]
     config["expression"]["min_samples"] = 10
     config["cis"]["chunk_size"] = chunk_size
-    config["trans"].update(n_factors=4, permutations=1, sweep={"model": "nn",
-                                                                "alpha_lambdas": [0.1]})
+    config["trans"].update(n_factors=4, sweep={"model": "nn", "alpha_lambdas": [0.1]})
     config["trans"]["train"].update(max_epochs=3, checkpoint_every=1)
     sim = config["simulation"]
     sim["fig2"].update(sizes=[80], replicates=1)
@@ -151,8 +151,14 @@ def test_trans_stage_is_reproducible_and_predicts_from_genotypes_alone(tiny_runs
     history = pd.read_csv(a / "trans" / "nn" / "history.tsv", sep="\t")
     assert history["epoch"].tolist() == [0, 1, 2, 3]
     assert {"ve_train", "ve_valid"} <= set(history.columns)
-    fdr = pd.read_csv(a / "trans" / "nn" / "trans_eqtl_fdr.tsv", sep="\t")
-    assert fdr["n_permutations"].item() == 1
+    for model in ("ml", "nn", "tm"):
+        table = read_calls(a / "trans" / model / "trans_eqtls.tsv")
+        assert table.columns[-1] == "planted" and table["q"].between(0, 1).all()
+        assert set(table["planted"]) <= {"true", "ld_proxy", "false"}
+    recovery = pd.read_csv(a / "evaluation" / "trans_eqtl_recovery.tsv", sep="\t")
+    assert recovery["model"].tolist() == ["ml", "nn", "tm"]
+    assert recovery["planted"].nunique() == 1 and recovery["planted"].iat[0] > 0
+    assert not (a / "trans" / "permutations").exists()
     assert (a / "trans" / "sweep" / "nn_0.1.history.tsv").exists()
     # `milage predict` and the predict rule give the evaluation's predictions of every sample
     subprocess.run(["milage", "predict", "--results", str(a), "--model", "nn", "--genotypes",
@@ -285,6 +291,7 @@ def test_real_data_targets_the_analysis_and_simulation_is_its_own_target(tmp_pat
     assert not [rule for rule in analysis if rule.startswith(("sim_", "simulate_"))]
     assert {"prepare_genotypes", "trans_train", "trans_sweep", "evaluate", "fig9_factors",
             "enrichment_tables", "export_predictdb", "predict", "all"} <= set(analysis)
+    assert analysis["trans_eqtls"] == 3 and "trans_eqtl_recovery" not in analysis
     simulation = planned_rules(snakemake(tmp_path, "--configfile", str(config), "-n",
                                          "simulation"))
     assert simulation == {"sim_recovery": 4, "sim_fig2": 1, "sim_timing": 1, "sim_fig3": 1,
@@ -344,12 +351,12 @@ def test_every_job_declares_memory_and_runtime_and_gpu_jobs_request_one(tmp_path
     config.write_text(yaml.safe_dump(data))
     jobs = planned_resources(snakemake(tmp_path, "--configfile", str(config), "-n",
                                        "--forceall"))
-    assert {"trans_train", "trans_sweep", "trans_permutation", "sim_timing"} <= {
+    assert {"trans_train", "trans_sweep", "trans_eqtl_recovery", "sim_timing"} <= {
         rule for rule, _ in jobs}
     for rule, resources in jobs:
         if rule != "all":
             assert int(resources["runtime"]) >= 10 and int(resources["mem_mb"]) >= 500, rule
-        if rule.startswith("trans_") and rule != "trans_eqtls":
+        if rule in ("trans_train", "trans_sweep"):
             assert resources["gpu"] == "1" and resources["gpu_model"] == "a100", rule
         elif rule != "sim_timing":
             assert "gpu" not in resources, rule

@@ -64,6 +64,12 @@ class Dataset:
         (default: the order of ``self.individuals``)."""
         return decode(*self.genotype_codes(individuals))
 
+    def sample_of(self) -> np.ndarray:
+        """individuals x tissues: each sample's row of ``expression``, or -1."""
+        out = np.full((len(self.individuals), len(self.tissues)), -1)
+        out[self.samples["ind_index"], self.samples["tissue_index"]] = np.arange(len(self.samples))
+        return out
+
     def genotype_codes(self, individuals: np.ndarray | None = None) -> tuple[np.ndarray, int]:
         """The stored values as individuals x SNPs (in memory, one byte each), rows as in
         :meth:`genotypes`, and the units per dosage (:func:`milage.dosages.decode`)."""

@@ -87,16 +87,12 @@ def genotype_moments(genotypes: np.ndarray, train: np.ndarray, units: int = 1):
     return mean, sd
 
 
-def trans_data(ds: Dataset, residuals: np.ndarray, permute_seed: int | None = None) -> TransData:
-    """Assemble the trans training data; ``permute_seed`` shuffles genotype rows across
-    individuals (the permutation control for trans-eQTL calls)."""
+def trans_data(ds: Dataset, residuals: np.ndarray) -> TransData:
+    """Assemble the trans training data."""
     codes, units = ds.genotype_codes()
-    if permute_seed is not None:
-        codes = codes[np.random.default_rng(permute_seed).permutation(len(codes))]
     split = ds.individuals["split"].to_numpy()
     mean, sd = genotype_moments(codes, split == "train", units)
-    sample_of = np.full((len(ds.individuals), len(ds.tissues)), -1)
-    sample_of[ds.samples["ind_index"], ds.samples["tissue_index"]] = np.arange(len(ds.samples))
+    sample_of = ds.sample_of()
     labels = {"SNP": ds.snps["snp_id"].to_numpy(), "gene": ds.genes["gene_id"].to_numpy(),
               "tissue": np.asarray(ds.tissues)}
     return TransData(codes, mean, sd, np.asarray(residuals, dtype=np.float32), sample_of, split,

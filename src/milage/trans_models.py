@@ -145,6 +145,10 @@ class TransModel:
         its trans expression is sum_t F[i, t] loadings[t, k, j] plus an intercept."""
         raise NotImplementedError
 
+    def intercepts(self) -> np.ndarray:
+        """Every gene's trans intercept in every tissue (tissues x genes)."""
+        raise NotImplementedError
+
     def factor_activity(self) -> np.ndarray:
         """How active each factor is in each tissue (tissues x factors): mean |loading|."""
         return np.abs(self.loadings()).mean(axis=2).T
@@ -196,6 +200,9 @@ class FactorModel(TransModel):
     def loadings(self) -> np.ndarray:
         return self.params["beta"]
 
+    def intercepts(self) -> np.ndarray:
+        return self.params["b"]
+
 
 @register
 class ML(FactorModel):
@@ -243,6 +250,9 @@ class TM(TransModel):
 
     def loadings(self) -> np.ndarray:
         return np.einsum("jt,kt->tkj", self.params["V"], self.params["W"])
+
+    def intercepts(self) -> np.ndarray:
+        return np.broadcast_to(self.params["d"], (self.dims["tissue"], self.dims["gene"]))
 
     def factor_activity(self) -> np.ndarray:
         """|W| times the mean |V| over genes."""

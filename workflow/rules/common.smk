@@ -128,11 +128,6 @@ TRANS_MODELS = config["trans"]["models"]
 A = config["analysis"]
 
 
-def permutation_files(model):
-    n = config["trans"]["permutations"]
-    return [f"{R}/trans/permutations/{model}_{p}.params.npz" for p in range(n)]
-
-
 def sweep_histories():
     """The training histories of the alpha-initialisation penalty sweep (Fig 4)."""
     sweep = config["trans"]["sweep"]
@@ -230,7 +225,14 @@ def all_outputs():
     studies, which do not read the dataset (their own target: rule simulation)."""
     t = config["trans"]
     predicted = (
-        [f"{R}/predicted/{t['eqtl_model']}"] if config["predict"]["genotypes"] else []
+        [f"{R}/predicted/{config['predict']['model']}"]
+        if config["predict"]["genotypes"]
+        else []
+    )
+    recovery = (
+        [f"{R}/evaluation/trans_eqtl_recovery.tsv"]
+        if RAW["truth"] and t["eqtl_models"]
+        else []
     )
     tables = (
         [f"{R}/tables/table1_overlap.tsv", f"{R}/tables/table2_mtgsea.tsv"]
@@ -243,8 +245,9 @@ def all_outputs():
             f"{R}/evaluation/variance_explained.tsv",
             f"{R}/evaluation/cis_vs_elastic_net.tsv",
             f"{R}/predictdb",
-            f"{R}/trans/{t['eqtl_model']}/trans_eqtls.tsv",
         ]
+        + [f"{R}/trans/{m}/trans_eqtls.tsv" for m in t["eqtl_models"]]
+        + recovery
         + sweep_histories()
         + figure_files()
         + predicted

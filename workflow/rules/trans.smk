@@ -1,11 +1,11 @@
 # The trans models ML, NN and TM on cis residuals: initialisation and training per model,
-# the alpha-initialisation penalty sweep, the permutation control for trans-eQTL calls,
-# evaluation of every model, and prediction for new genotypes.
+# the alpha-initialisation penalty sweep, trans-eQTL calls tested on held-out individuals
+# (and their recovery of the planted ones on a simulated cohort), evaluation of every
+# model, and prediction for new genotypes.
 
 
 wildcard_constraints:
     model="ml|nn|tm",
-    perm=r"\d+",
 
 
 rule trans_train:
@@ -34,7 +34,6 @@ rule trans_train:
         init=settings(InitSettings),
         train=settings(TrainSettings),
         checkpoint=f"{R}/trans/checkpoints/{{model}}.npz",
-        permute_seed=None,
         device=config["trans"]["device"],
     script:
         "../../scripts/trans_fit.py"
@@ -57,32 +56,15 @@ use rule trans_train as trans_sweep with:
         ),
         train=settings(TrainSettings),
         checkpoint=f"{R}/trans/checkpoints/sweep_{{model}}_{{penalty}}.npz",
-        permute_seed=None,
-        device=config["trans"]["device"],
-
-
-use rule trans_train as trans_permutation with:
-    output:
-        params=f"{R}/trans/permutations/{{model}}_{{perm}}.params.npz",
-        history=f"{R}/trans/permutations/{{model}}_{{perm}}.history.tsv",
-    log:
-        f"{R}/logs/trans_permutation/{{model}}_{{perm}}.log",
-    benchmark:
-        f"{R}/benchmarks/trans_permutation/{{model}}_{{perm}}.tsv"
-    params:
-        prepared=PREP,
-        init=settings(InitSettings),
-        train=settings(TrainSettings),
-        checkpoint=f"{R}/trans/checkpoints/permutation_{{model}}_{{perm}}.npz",
-        permute_seed=lambda wc: 1000 * config["seed"] + int(wc.perm),
         device=config["trans"]["device"],
 
 
 rule trans_eqtls:
     input:
         prepared_inputs,
+        unpack(truth_input),
         params=f"{R}/trans/{{model}}/params.npz",
-        permuted=lambda wc: permutation_files(wc.model),
+        residuals=f"{R}/cis/residuals.npy",
     output:
         eqtls=report(
             f"{R}/trans/{{model}}/trans_eqtls.tsv",
@@ -90,7 +72,6 @@ rule trans_eqtls:
             category="Tables",
             labels={"table": "trans-eQTLs", "model": "{model}"},
         ),
-        fdr=f"{R}/trans/{{model}}/trans_eqtl_fdr.tsv",
     log:
         f"{R}/logs/trans_eqtls/{{model}}.log",
     benchmark:
@@ -99,13 +80,47 @@ rule trans_eqtls:
         ENV
     threads: 1
     resources:
-        mem_mb=mem_per_input(4),  # demo: 118 MB
+        mem_mb=mem_per_input(4),  # demo: 512 MB (ML, every SNP a candidate)
         runtime=reading_runtime,
     params:
         prepared=PREP,
+        fdr=config["trans"]["eqtl_fdr"],
         top=config["trans"]["eqtl_top"],
     script:
         "../../scripts/trans_eqtls.py"
+
+
+rule trans_eqtl_recovery:
+    input:
+        prepared_inputs,
+        unpack(truth_input),
+        tables=expand(
+            f"{R}/trans/{{model}}/trans_eqtls.tsv",
+            model=config["trans"]["eqtl_models"],
+        ),
+    output:
+        report(
+            f"{R}/evaluation/trans_eqtl_recovery.tsv",
+            caption="../report/trans_eqtl_recovery.rst",
+            category="Tables",
+            labels={"table": "trans-eQTL recovery"},
+        ),
+    log:
+        f"{R}/logs/trans_eqtl_recovery.log",
+    benchmark:
+        f"{R}/benchmarks/trans_eqtl_recovery.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=mem_per_input(4),
+        runtime=reading_runtime,
+    params:
+        prepared=PREP,
+        models=config["trans"]["eqtl_models"],
+        fdr=config["trans"]["eqtl_fdr"],
+    script:
+        "../../scripts/trans_eqtl_recovery.py"
 
 
 rule evaluate:
