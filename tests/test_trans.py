@@ -210,12 +210,12 @@ def test_the_rate_is_chosen_again_where_the_first_search_ended(tiny_trans, monke
         return real(model, optimizer, data, s, state, rates, max_epochs)
 
     monkeypatch.setattr(trans_train, "_halving", spy)
-    _, history = _fit(ds, data, TrainSettings(max_epochs=40, patience=4, refit_lambdas=()))
+    _, history = _fit(ds, data, TrainSettings(max_epochs=60, patience=4, refit_lambdas=()))
     searched = sum(trans_train.RATE_ROUNDS)
-    assert calls[0] == ((1e-3, 2e-3, 0.5), 40, 0)
+    assert calls[0] == ((1e-3, 2e-3, 0.5), 60, 0)
     rates, max_epochs, start = calls[1]
     assert rates[-1] == 0.5 and rates[0] in (1e-3, 2e-3) and (max_epochs, start) == (
-        40 - searched, searched)
+        60 - searched, searched)
     assert history["epoch"].is_monotonic_increasing and len(history) > 2 * searched
     assert any(np.isclose(history["learning_rate"].iloc[2 * searched], r) for r in rates)
     calls.clear()
