@@ -232,8 +232,8 @@ class TM(TransModel):
     factors with one gene loading V and one tissue activation W each. Its alpha path starts
     4x higher than NN's: on 170 training individuals (genes_per_tissue, seed 2) the best
     penalty was lambda_max / 4 to / 8, above a path from / 16 (72% of the planted trans
-    share; 77% from / 4); on the demo it keeps / 4 (test VE .521 -> .517, 8,338 -> 2,450
-    SNPs with non-zero alpha)."""
+    share; 77% from / 4); on the demo its path goes on to / 16, its choice before
+    (test VE .521 -> .517)."""
 
     name = "tm"
     axes = {**TransModel.axes, "V": ("gene", "factor"), "W": ("tissue", "factor"),
