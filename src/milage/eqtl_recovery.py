@@ -9,6 +9,7 @@ import pandas as pd
 
 from milage.dataset import Dataset
 from milage.files import read_table
+from milage.trans_eqtls import standardise
 
 PLANTED_R2 = 0.5
 
@@ -22,13 +23,10 @@ def planted_ids(truth: dict) -> np.ndarray:
 def ld_r2(ds: Dataset, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
     """r^2 over the genotyped individuals between SNPs ``rows_a`` and ``rows_b`` (rows of
     ds.snps): len(a) x len(b)."""
-    def standard(rows):
-        x = ds.dosages[np.asarray(rows, dtype=int)].astype(np.float64)     # SNPs x people
-        x -= x.mean(axis=1, keepdims=True)
-        sd = np.sqrt((x**2).mean(axis=1, keepdims=True))
-        return x / np.where(sd > 0, sd, 1.0)
+    def standard(rows):                                                 # people x SNPs
+        return standardise(ds.dosages[np.asarray(rows, dtype=int)].astype(np.float64).T)
 
-    return (standard(rows_a) @ standard(rows_b).T / ds.dosages.shape[1]) ** 2
+    return (standard(rows_a).T @ standard(rows_b) / ds.dosages.shape[1]) ** 2
 
 
 def _snp_rows(ds: Dataset, ids) -> np.ndarray:
