@@ -99,7 +99,7 @@ def medium_trained(tmp_path_factory):
     from milage.dataset import load_dataset
     from milage.evaluate import oracle_prediction, variance_explained
     from milage.settings import CisSettings, InitSettings, TrainSettings
-    from milage.trans_data import predict_samples, split_ve, trans_data
+    from milage.trans_data import network_ve, trans_data
     from milage.trans_loadings import dense_loadings
     from milage.trans_models import MODELS, TransModel
     from milage.trans_train import fit_model
@@ -122,7 +122,7 @@ def medium_trained(tmp_path_factory):
         network, _ = fit_model(kind, data, ds.genes[["cis_start", "cis_stop"]].to_numpy(),
                                InitSettings(**{**config["init"], "n_factors": 4}),
                                TrainSettings(**config["train"]))
-        test_ve[kind] = split_ve(data, predict_samples(network, data))["test"]
+        test_ve[kind] = network_ve(network, data, ("test",))["test"]
         TransModel.from_network(network, loadings=dense_loadings(network, data)).save(
             d / f"{kind}.npz", data)
         models[kind] = TransModel.load(d / f"{kind}.npz")

@@ -1,6 +1,8 @@
 """The trans models' protocol: the registry, saving and loading, and a fourth model that
 runs through training, evaluation, the trans-eQTL table and a figure by registering alone."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from keras import ops
@@ -8,7 +10,7 @@ from keras import ops
 from milage import analysis, plots
 from milage.errors import MilageError
 from milage.settings import InitSettings, TrainSettings
-from milage.trans_data import predict_samples, split_ve
+from milage.trans_data import network_ve, predict_samples, split_ve
 from milage.trans_eqtls import trans_eqtls
 from milage.trans_loadings import dense_loadings
 from milage.trans_models import MODELS, REGISTRY, FactorModel, TransModel, model_class, register
@@ -38,6 +40,28 @@ def test_a_saved_model_loads_as_its_class_with_its_extras(tiny_trans, tmp_path, 
         network(np.zeros_like(x))), np.einsum("it,tkj->ikj", f, loaded.loadings()) - np.einsum(
         "it,tkj->ikj", ops.convert_to_numpy(network.factors(np.zeros_like(x))),
         loaded.loadings()), rtol=1e-4, atol=1e-4)
+
+
+def test_network_ve_is_split_ve_of_the_predictions(tiny_trans):
+    """The batched VE that training records every epoch, NaN residuals left out, equals
+    the VE of the whole prediction array."""
+    ds, data = tiny_trans
+    rng = np.random.default_rng(3)
+    zeros = model_class("nn").zeros(data.genotypes.shape[1], len(ds.tissues), len(ds.genes), 3)
+    network = model_class("nn")({k: rng.standard_normal(v.shape).astype("float32") * 0.1
+                                 for k, v in zeros.params.items()}).network()
+    residuals = data.residuals.copy()
+    residuals[2, :3] = np.nan
+    data = replace(data, residuals=residuals)
+    expected = split_ve(data, predict_samples(network, data))
+    got = network_ve(network, data)
+    assert list(got) == ["train", "valid", "test"] and np.isfinite(list(got.values())).all()
+    for split, value in expected.items():
+        assert got[split] == pytest.approx(value, rel=1e-7)   # batches differ: float32 round-off
+    assert network_ve(network, data, ("valid",)) == {"valid": got["valid"]}
+    broken = predict_samples(network, data)
+    broken[data.sample_of[data.rows("train")[0]].max(), 0] = np.nan   # a prediction, not a residual
+    assert np.isnan(split_ve(data, broken)["train"])
 
 
 def test_an_unknown_model_is_named():

@@ -30,7 +30,7 @@ from milage.settings import (
     TrainSettings,
 )
 from milage.sim_cohort import simulate_cohort, write_cohort
-from milage.trans_data import predict_samples, split_ve, trans_data
+from milage.trans_data import network_ve, trans_data
 from milage.trans_train import fit_model
 
 MIN_SHARE = 0.75
@@ -135,7 +135,7 @@ def check_cohort(directory: Path, config: dict, tissues: pd.DataFrame) -> dict:
     for kind in config["trans"]["models"]:
         network, history = fit_model(kind, data, windows, InitSettings.from_config(config),
                                      TrainSettings.from_config(config))
-        out[kind] = split_ve(data, predict_samples(network, data))["test"]
+        out[kind] = network_ve(network, data, ("test",))["test"]
         # within a stage: between stages the best weights are restored, no epoch is run
         out[f"{kind}_drop"] = float(-history.groupby("stage")["ve_train"].diff().min())
         out[f"{kind}_epochs"] = int(history["epoch"].max())

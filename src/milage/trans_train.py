@@ -24,7 +24,7 @@ import pandas as pd
 from milage.errors import MilageError
 from milage.files import atomic_output
 from milage.settings import AUTO, InitSettings, TrainSettings
-from milage.trans_data import TransData, predict_samples, score, split_ve, validation_score
+from milage.trans_data import TransData, network_ve, score, split_ve, validation_score
 from milage.trans_gradient import alpha_gradient_max
 from milage.trans_loadings import refit_beta
 from milage.trans_memory import check_memory
@@ -187,7 +187,7 @@ def _epoch(model: Network, optimizer, data: TransData, s: TrainSettings,
     losses = [float(model.train_on_batch(*data.batch(rows)))
               for rows in _batches(data.rows("train"), s.batch_size, s.seed, epoch)]
     # a non-finite weight makes the predictions, so the VE, non-finite: no weight scan
-    ve = split_ve(data, predict_samples(model, data), state.splits)
+    ve = network_ve(model, data, state.splits)
     if not (np.isfinite(losses).all() and np.isfinite(ve["train"])
             and ve["train"] >= state.history[-1]["ve_train"] - ROLLBACK_DROP):
         _set(model, optimizer, before)
@@ -368,8 +368,7 @@ def train(model: Network, data: TransData, s: TrainSettings,
     else:
         if working:
             model, optimizer, _ = _check(model, optimizer, s, state, working)
-        _record(model, optimizer, state, np.nan,
-                split_ve(data, predict_samples(model, _fed(data, working)), splits))
+        _record(model, optimizer, state, np.nan, network_ve(model, _fed(data, working), splits))
         state.point_start = state.best
         if auto_rate:
             state = _choose_rate(model, optimizer, _fed(data, working), s, state)
