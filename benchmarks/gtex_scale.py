@@ -93,6 +93,7 @@ def run(name: str, trainer: str, model: str, n_snps: int, directory: Path) -> di
         params["alpha"][:n_snps] = 0.01 * rng.standard_normal((n_snps, shape["T"]))
         network = cls(params).network()
         fed = working.view
+    del params      # the network holds them
     optimizer = make_optimizer("adam", s.learning_rate, trans_train.model_l1(s.l1, network))
     network.compile(optimizer=optimizer)
     optimizer.build(network.trainable_variables)

@@ -102,27 +102,64 @@ def trans_data(ds: Dataset, residuals: np.ndarray) -> TransData:
 PREDICT_BATCH_VALUES = 2**21   # predicted values per batch, at least ROW_BLOCK individuals
 
 
-def predict_samples(model, data: TransData,
-                    batch_size: int | None = None) -> np.ndarray:
-    """Trans predictions of a network for every sample (samples x genes), batched over
-    individuals (``batch_size``; default: ``ROW_BLOCK``, or more while a batch stays within
+def _predicted(model, data: TransData, batch_size: int | None = None):
+    """(rows of residuals, their trans predictions) of each batch of individuals
+    (``batch_size``; default: ``ROW_BLOCK``, or more while a batch stays within
     ``PREDICT_BATCH_VALUES`` predicted values, so small models are not called per row)."""
     n_cells = data.sample_of.shape[1] * data.residuals.shape[1]      # tissues x genes
     batch_size = batch_size or max(ROW_BLOCK, PREDICT_BATCH_VALUES // n_cells)
-    out = np.zeros(data.residuals.shape, dtype=np.float32)
     for start in range(0, len(data.sample_of), batch_size):
         rows = np.arange(start, min(start + batch_size, len(data.sample_of)))
         pred = ops.convert_to_numpy(model(data.standardised(rows), training=False))
         idx = data.sample_of[rows]
-        out[idx[idx >= 0]] = pred[idx >= 0]
+        yield idx[idx >= 0], pred[idx >= 0]
+
+
+def predict_samples(model, data: TransData,
+                    batch_size: int | None = None) -> np.ndarray:
+    """Trans predictions of a network for every sample (samples x genes), batched over
+    individuals (:func:`_predicted`)."""
+    out = np.zeros(data.residuals.shape, dtype=np.float32)
+    for samples, pred in _predicted(model, data, batch_size):
+        out[samples] = pred
     return out
 
 
-def split_ve(data: TransData, trans_pred: np.ndarray,
+SSE_ROWS = 256   # samples whose squared errors are summed at a time (a float64 copy)
+
+
+def squared_errors(residuals: np.ndarray, trans_pred: np.ndarray | None = None) -> np.ndarray:
+    """Per sample (row), the sum over genes of (residual - trans prediction)^2 in float64,
+    NaN residuals left out (as ``np.nansum``); no prediction: the residuals'."""
+    error = (residuals if trans_pred is None else residuals - trans_pred).astype(np.float64)
+    np.square(error, out=error)
+    error[np.isnan(error)] = 0.0
+    return error.sum(axis=1)
+
+
+def split_ve(data: TransData, trans_pred: np.ndarray | None,
              splits: tuple[str, ...] = SPLITS) -> dict[str, float]:
     """Variance explained by cis + trans per split: 1 - SSE / SST (missing cells, NaN
-    residuals, left out)."""
-    sse = np.nansum((data.residuals - trans_pred).astype(np.float64) ** 2, axis=1)
+    residuals, left out); ``trans_pred`` None: by cis alone. Summed ``SSE_ROWS`` samples
+    at a time."""
+    n = len(data.residuals)
+    return _ve(data, np.concatenate([
+        squared_errors(data.residuals[lo:lo + SSE_ROWS],
+                       None if trans_pred is None else trans_pred[lo:lo + SSE_ROWS])
+        for lo in range(0, n, SSE_ROWS)]), splits)
+
+
+def model_ve(model, data: TransData, splits: tuple[str, ...] = SPLITS) -> dict[str, float]:
+    """:func:`split_ve` of a network's predictions, their squared errors summed batch by
+    batch as they are predicted: no samples x genes array (2 GB at GTEx v8) is built."""
+    sse = np.zeros(len(data.residuals))
+    for samples, pred in _predicted(model, data):
+        sse[samples] = squared_errors(data.residuals[samples], pred)
+    return _ve(data, sse, splits)
+
+
+def _ve(data: TransData, sse: np.ndarray, splits: tuple[str, ...]) -> dict[str, float]:
+    """VE per split of the samples' sums of squared errors ``sse``."""
     out = {}
     for split in splits:
         rows = data.sample_of[data.split == split]
@@ -138,4 +175,4 @@ def score(ve: dict[str, float]) -> float:
 
 def validation_score(model, data: TransData) -> float:
     """:func:`score` of a network's predictions."""
-    return score(split_ve(data, predict_samples(model, data), ("train", "valid")))
+    return score(model_ve(model, data, ("train", "valid")))

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import pandas as pd
 from milage.errors import MilageError
 from milage.files import atomic_output
 from milage.settings import AUTO, InitSettings, TrainSettings
-from milage.trans_data import TransData, predict_samples, score, split_ve, validation_score
+from milage.trans_data import TransData, model_ve, score, split_ve, validation_score
 from milage.trans_gradient import alpha_gradient_max
 from milage.trans_loadings import refit_beta
 from milage.trans_memory import check_memory
@@ -134,6 +135,23 @@ def _set(model: Network, optimizer, snapshot: tuple[list, list]) -> None:
         v.assign(value)
 
 
+def _spill(model: Network, optimizer, fh) -> None:
+    """Write the weights and the optimizer's variables, one at a time, to the file ``fh``
+    (:func:`_unspill` reads them back). Why a file, not a :func:`_snapshot`: what an
+    epoch returns to when it is undone is read back only then, and in memory it would be
+    the largest item of the peak (NN at GTEx v8: 5.9 GB); the file's pages sit in the page
+    cache, which the kernel reclaims as it needs."""
+    for v in [*model.weights, *optimizer.variables]:
+        np.save(fh, keras.ops.convert_to_numpy(v))
+
+
+def _unspill(model: Network, optimizer, fh) -> None:
+    """Set the weights and the optimizer's variables to what :func:`_spill` wrote."""
+    fh.seek(0)
+    for v in [*model.weights, *optimizer.variables]:
+        v.assign(np.load(fh))
+
+
 def _save(path: Path, model, optimizer, state: _State, fingerprint: str,
           working: WorkingSet | None = None) -> None:
     weights, variables = _snapshot(model, optimizer)
@@ -182,16 +200,17 @@ def _epoch(model: Network, optimizer, data: TransData, s: TrainSettings,
     """Train one epoch and record it; or, when it turned a value non-finite or made the
     training VE fall by more than ``ROLLBACK_DROP``, undo it (weights and optimizer state)
     and return False."""
-    before = _snapshot(model, optimizer)
     epoch = state.epoch + 1
-    losses = [float(model.train_on_batch(*data.batch(rows)))
-              for rows in _batches(data.rows("train"), s.batch_size, s.seed, epoch)]
-    # a non-finite weight makes the predictions, so the VE, non-finite: no weight scan
-    ve = split_ve(data, predict_samples(model, data), state.splits)
-    if not (np.isfinite(losses).all() and np.isfinite(ve["train"])
-            and ve["train"] >= state.history[-1]["ve_train"] - ROLLBACK_DROP):
-        _set(model, optimizer, before)
-        return False
+    with tempfile.TemporaryFile() as before:
+        _spill(model, optimizer, before)
+        losses = [float(model.train_on_batch(*data.batch(rows)))
+                  for rows in _batches(data.rows("train"), s.batch_size, s.seed, epoch)]
+        # a non-finite weight makes the predictions, so the VE, non-finite: no weight scan
+        ve = model_ve(model, data, state.splits)
+        if not (np.isfinite(losses).all() and np.isfinite(ve["train"])
+                and ve["train"] >= state.history[-1]["ve_train"] - ROLLBACK_DROP):
+            _unspill(model, optimizer, before)
+            return False
     state.epoch = epoch
     _record(model, optimizer, state, float(np.mean(losses)), ve)
     return True
@@ -206,6 +225,7 @@ def _record(model: Network, optimizer, state: _State, loss: float, ve: dict) -> 
                           "learning_rate": _rate(optimizer), "l1_alpha": lam})
     best = score(ve)
     if best > state.best:
+        state.best_weights = None       # dropped before the new copy is made
         state.best, state.best_weights = best, model.get_weights()
     if best > state.mark + (MIN_DELTA if state.point >= 0 else 0.0):
         state.mark, state.wait = best, 0
@@ -360,7 +380,7 @@ def train(model: Network, data: TransData, s: TrainSettings,
     if auto_alpha:
         optimizer.set_l1("alpha", lam_max * model_class(model.name).alpha_path_start)
     state, fingerprint = _State(model, splits, auto_alpha), _fingerprint(model, data, s)
-    cis = score(split_ve(data, np.zeros_like(data.residuals), splits))
+    cis = score(split_ve(data, None, splits))
     path = Path(checkpoint) if checkpoint else None
     resumed = _restore(path, model, optimizer, state, fingerprint, working) if path else None
     if resumed:
@@ -368,8 +388,7 @@ def train(model: Network, data: TransData, s: TrainSettings,
     else:
         if working:
             model, optimizer, _ = _check(model, optimizer, s, state, working)
-        _record(model, optimizer, state, np.nan,
-                split_ve(data, predict_samples(model, _fed(data, working)), splits))
+        _record(model, optimizer, state, np.nan, model_ve(model, _fed(data, working), splits))
         state.point_start = state.best
         if auto_rate:
             state = _choose_rate(model, optimizer, _fed(data, working), s, state)
