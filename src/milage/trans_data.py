@@ -15,6 +15,7 @@ import numpy as np
 from keras import ops
 
 from milage.dataset import Dataset
+from milage.dosages import release
 from milage.evaluate import SPLITS, split_sst
 from milage.trans_memory import ROW_BLOCK
 
@@ -83,6 +84,7 @@ def genotype_moments(genotypes: np.ndarray, train: np.ndarray, units: int = 1):
     for lo in range(0, n_snps, MOMENT_SNPS):
         block = genotypes[rows, lo:lo + MOMENT_SNPS].astype(np.float64) / units
         mean[lo:lo + MOMENT_SNPS], sd[lo:lo + MOMENT_SNPS] = block.mean(axis=0), block.std(axis=0)
+        release(genotypes)
     sd[sd < MIN_SD] = 1.0
     return mean, sd
 

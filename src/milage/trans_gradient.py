@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
+from milage.dosages import release
 from milage.trans_data import TransData
 from milage.trans_network import GradientSum, Network
 
@@ -62,4 +63,5 @@ def alpha_gradient_max(model: Network, data: TransData, batches: list[np.ndarray
     for lo in range(0, n_snps, CHECK_SNPS):
         block = slice(lo, min(lo + CHECK_SNPS, n_snps))
         out[block] = np.abs(full.standardised(rows, block).T @ d).max(axis=1)
+        release(full.genotypes)
     return out
