@@ -135,18 +135,21 @@ def _set(model: Network, optimizer, snapshot: tuple[list, list]) -> None:
         v.assign(value)
 
 
-def _spill(model: Network, optimizer, fh) -> None:
-    """Write the weights and the optimizer's variables, one at a time, to the file ``fh``
-    (:func:`_unspill` reads them back). Why a file, not a :func:`_snapshot`: what an
-    epoch returns to when it is undone is read back only then, and in memory it would be
-    the largest item of the peak (NN at GTEx v8: 5.9 GB); the file's pages sit in the page
-    cache, which the kernel reclaims as it needs."""
+def _spilled(model: Network, optimizer):
+    """The weights and the optimizer's variables written, one at a time, to an unnamed
+    temporary file (:func:`_unspill` sets them back; closing it deletes it). Why a file,
+    not a :func:`_snapshot`: what an undone epoch or the rate search returns to is read
+    back only then, and in memory it would be the largest item of the peak (NN at GTEx
+    v8: 5.9 GB, and one per rate tried); the file's pages sit in the page cache, which
+    the kernel reclaims as it needs."""
+    fh = tempfile.TemporaryFile()
     for v in [*model.weights, *optimizer.variables]:
         np.save(fh, keras.ops.convert_to_numpy(v))
+    return fh
 
 
 def _unspill(model: Network, optimizer, fh) -> None:
-    """Set the weights and the optimizer's variables to what :func:`_spill` wrote."""
+    """Set the weights and the optimizer's variables to what :func:`_spilled` wrote."""
     fh.seek(0)
     for v in [*model.weights, *optimizer.variables]:
         v.assign(np.load(fh))
@@ -201,8 +204,7 @@ def _epoch(model: Network, optimizer, data: TransData, s: TrainSettings,
     training VE fall by more than ``ROLLBACK_DROP``, undo it (weights and optimizer state)
     and return False."""
     epoch = state.epoch + 1
-    with tempfile.TemporaryFile() as before:
-        _spill(model, optimizer, before)
+    with _spilled(model, optimizer) as before:
         losses = [float(model.train_on_batch(*data.batch(rows)))
                   for rows in _batches(data.rows("train"), s.batch_size, s.seed, epoch)]
         # a non-finite weight makes the predictions, so the VE, non-finite: no weight scan
@@ -282,13 +284,13 @@ def _choose_rate(model: Network, optimizer, data: TransData, s: TrainSettings,
                           f"{RATES}. Fix: set trans.train.learning_rate to a number below "
                           "the smallest, or raise trans.train.l1")
     state, snapshot = first
-    _set(model, optimizer, snapshot)
+    _unspill(model, optimizer, snapshot)
     faster = tuple(r for r in RATES if r >= _rate(optimizer) * (1 - 1e-6))
     left = s.max_epochs - state.epoch
     if len(faster) > 1 and left >= sum(RATE_ROUNDS):
         state, snapshot = _halving(model, optimizer, data, s, state, faster,
                                    left) or (state, snapshot)
-    _set(model, optimizer, snapshot)
+    _unspill(model, optimizer, snapshot)
     log.info("learning rate auto: %g (validation VE %.4f after %d epochs)", _rate(optimizer),
              state.best, state.epoch)
     return state
@@ -299,16 +301,16 @@ def _halving(model: Network, optimizer, data: TransData, s: TrainSettings, state
     """Successive halving over ``rates``: each trains ``RATE_ROUNDS[0]`` epochs from the
     current weights, the better half by validation VE goes on for the next round's epochs,
     and so on, within ``max_epochs``; a rate whose epoch would be undone drops out. Returns
-    the winner's state and snapshot (:func:`_snapshot`), or None when every rate dropped
+    the winner's state and snapshot (:func:`_spilled`), or None when every rate dropped
     out."""
-    start = _snapshot(model, optimizer)
+    start = _spilled(model, optimizer)
     runs = {rate: (state.copy(), start) for rate in rates}
     for n_epochs in _rounds(max_epochs):
         for rate, (run, snapshot) in list(runs.items()):
-            _set(model, optimizer, snapshot)
+            _unspill(model, optimizer, snapshot)
             optimizer.learning_rate.assign(rate)
             ok = all(_epoch(model, optimizer, data, s, run) for _ in range(n_epochs))
-            runs[rate] = (run if ok else None, _snapshot(model, optimizer))
+            runs[rate] = (run if ok else None, _spilled(model, optimizer))
         ranked = sorted((r for r in runs if runs[r][0]), key=lambda r: -runs[r][0].best)
         if not ranked:
             return None
