@@ -120,9 +120,15 @@ class _State:
 def _fingerprint(model: Network, data: TransData, s: TrainSettings) -> str:
     """What a checkpoint must match to be resumed: model, settings, and the data (their
     initial weights and a checksum of the residuals)."""
-    weights = sum(float(np.abs(w).sum()) for w in model.get_weights())
+    weights = sum(map(_abs_sum, model.weights))
     return repr((model.name, model.shape_, sorted(asdict(s).items()), weights,
                  float(np.nansum(data.residuals, dtype=np.float64)), data.split.tolist()))
+
+
+def _abs_sum(variable) -> float:
+    """sum |variable|, with one copy of it in memory (not two)."""
+    value = keras.ops.convert_to_numpy(variable)
+    return float(np.abs(value, out=value).sum())
 
 
 def _snapshot(model: Network, optimizer) -> tuple[list, list]:
