@@ -6,7 +6,10 @@ Each shape runs in its own process (its peak RSS is its own). Genotypes are one 
 dosage in a memory-mapped file (as the prepare rule writes them), half of the (individual,
 tissue) samples are missing, the working set holds ``--snps`` SNPs. Prints one JSON line
 per shape and trainer: shape, trainer, peak_rss_gb, epoch_s, full_check_s,
-working_set_snps.
+working_set_snps. peak_rss_gb is the process's peak resident memory (ru_maxrss):
+anonymous memory plus the pages of the genotype file mapped at the time (milage unmaps
+those after each block it reads, :func:`milage.dosages.release`); the epoch's way back is
+in a temporary file's page cache, not in it (:func:`milage.trans_train._spilled`).
 
     python benchmarks/gtex_scale.py [--shapes 10pct,v6p] [--model nn] [--snps 2000]
         [--dense 10pct] [--dir /tmp/gtex_scale]
@@ -93,6 +96,7 @@ def run(name: str, trainer: str, model: str, n_snps: int, directory: Path) -> di
         params["alpha"][:n_snps] = 0.01 * rng.standard_normal((n_snps, shape["T"]))
         network = cls(params).network()
         fed = working.view
+    del params      # the network holds them
     optimizer = make_optimizer("adam", s.learning_rate, trans_train.model_l1(s.l1, network))
     network.compile(optimizer=optimizer)
     optimizer.build(network.trainable_variables)

@@ -15,6 +15,7 @@ import numpy as np
 from keras import ops
 
 from milage.dataset import Dataset
+from milage.dosages import release
 from milage.evaluate import SPLITS, split_sst
 from milage.trans_memory import ROW_BLOCK
 
@@ -83,6 +84,7 @@ def genotype_moments(genotypes: np.ndarray, train: np.ndarray, units: int = 1):
     for lo in range(0, n_snps, MOMENT_SNPS):
         block = genotypes[rows, lo:lo + MOMENT_SNPS].astype(np.float64) / units
         mean[lo:lo + MOMENT_SNPS], sd[lo:lo + MOMENT_SNPS] = block.mean(axis=0), block.std(axis=0)
+        release(genotypes)
     sd[sd < MIN_SD] = 1.0
     return mean, sd
 
@@ -125,19 +127,26 @@ def predict_samples(model, data: TransData,
     return out
 
 
-def _sse(residuals: np.ndarray, pred) -> np.ndarray:
+SSE_ROWS = 256   # samples whose squared errors are summed at a time (a float64 copy)
+
+
+def _sse(residuals: np.ndarray, pred: np.ndarray | None = None) -> np.ndarray:
     """Sum of squared errors of each sample (row), in float64; NaN residuals left out (a
-    non-finite prediction makes it non-finite)."""
-    error = (residuals - pred).astype(np.float64)
+    non-finite prediction makes it non-finite); no prediction: the residuals'."""
+    error = (residuals if pred is None else residuals - pred).astype(np.float64)
     error[np.isnan(residuals)] = 0.0
     return np.einsum("ij,ij->i", error, error)     # no squared copy: half nansum's time
 
 
-def split_ve(data: TransData, trans_pred: np.ndarray,
+def split_ve(data: TransData, trans_pred: np.ndarray | None,
              splits: tuple[str, ...] = SPLITS) -> dict[str, float]:
     """Variance explained by cis + trans per split: 1 - SSE / SST (missing cells, NaN
-    residuals, left out)."""
-    sse = _sse(data.residuals, trans_pred)
+    residuals, left out); ``trans_pred`` None: by cis alone. Summed ``SSE_ROWS`` samples
+    at a time."""
+    sse = np.concatenate([
+        _sse(data.residuals[lo:lo + SSE_ROWS],
+             None if trans_pred is None else trans_pred[lo:lo + SSE_ROWS])
+        for lo in range(0, len(data.residuals), SSE_ROWS)])
     out = {}
     for split in splits:
         rows = data.sample_of[data.split == split]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
+from milage.dosages import release
 from milage.trans_data import TransData
 from milage.trans_network import GradientSum, Network
 
@@ -32,10 +33,10 @@ def factor_gradient(model: Network, data: TransData, batches: list[np.ndarray]) 
     for v in probe.weights:
         if v.name != "alpha":
             v.assign(mine[v.name])
+            v.trainable = False     # no gradient nor sum of beta's size: alpha's is D
     sums = GradientSum()
     probe.compile(optimizer=sums)
     sums.build(probe.trainable_variables)
-    index = [v.name for v in probe.trainable_variables].index("alpha")
     eye = np.eye(size, dtype=np.float32)
     out = []
     for rows in batches:
@@ -45,7 +46,7 @@ def factor_gradient(model: Network, data: TransData, batches: list[np.ndarray]) 
         for v in sums.sums:
             v.assign(ops.zeros(v.shape, v.dtype))
         probe.train_on_batch(eye[:len(rows)], data.targets(rows))
-        out.append(ops.convert_to_numpy(sums.sums[index])[:len(rows)])
+        out.append(ops.convert_to_numpy(sums.sums[0])[:len(rows)])
     return np.concatenate(out) / len(batches)
 
 
@@ -62,4 +63,5 @@ def alpha_gradient_max(model: Network, data: TransData, batches: list[np.ndarray
     for lo in range(0, n_snps, CHECK_SNPS):
         block = slice(lo, min(lo + CHECK_SNPS, n_snps))
         out[block] = np.abs(full.standardised(rows, block).T @ d).max(axis=1)
+        release(full.genotypes)
     return out

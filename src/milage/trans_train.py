@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -119,9 +120,15 @@ class _State:
 def _fingerprint(model: Network, data: TransData, s: TrainSettings) -> str:
     """What a checkpoint must match to be resumed: model, settings, and the data (their
     initial weights and a checksum of the residuals)."""
-    weights = sum(float(np.abs(w).sum()) for w in model.get_weights())
+    weights = sum(map(_abs_sum, model.weights))
     return repr((model.name, model.shape_, sorted(asdict(s).items()), weights,
                  float(np.nansum(data.residuals, dtype=np.float64)), data.split.tolist()))
+
+
+def _abs_sum(variable) -> float:
+    """sum |variable|, with one copy of it in memory (not two)."""
+    value = keras.ops.convert_to_numpy(variable)
+    return float(np.abs(value, out=value).sum())
 
 
 def _snapshot(model: Network, optimizer) -> tuple[list, list]:
@@ -132,6 +139,26 @@ def _set(model: Network, optimizer, snapshot: tuple[list, list]) -> None:
     model.set_weights(snapshot[0])
     for v, value in zip(optimizer.variables, snapshot[1], strict=True):
         v.assign(value)
+
+
+def _spilled(model: Network, optimizer):
+    """The weights and the optimizer's variables written, one at a time, to an unnamed
+    temporary file (:func:`_unspill` sets them back; closing it deletes it). Why a file,
+    not a :func:`_snapshot`: what an undone epoch or the rate search returns to is read
+    back only then, and in memory it would be the largest item of the peak (NN at GTEx
+    v8: 5.9 GB, and one per rate tried); the file's pages sit in the page cache, which
+    the kernel reclaims as it needs."""
+    fh = tempfile.TemporaryFile()
+    for v in [*model.weights, *optimizer.variables]:
+        np.save(fh, keras.ops.convert_to_numpy(v))
+    return fh
+
+
+def _unspill(model: Network, optimizer, fh) -> None:
+    """Set the weights and the optimizer's variables to what :func:`_spilled` wrote."""
+    fh.seek(0)
+    for v in [*model.weights, *optimizer.variables]:
+        v.assign(np.load(fh))
 
 
 def _save(path: Path, model, optimizer, state: _State, fingerprint: str,
@@ -182,16 +209,16 @@ def _epoch(model: Network, optimizer, data: TransData, s: TrainSettings,
     """Train one epoch and record it; or, when it turned a value non-finite or made the
     training VE fall by more than ``ROLLBACK_DROP``, undo it (weights and optimizer state)
     and return False."""
-    before = _snapshot(model, optimizer)
     epoch = state.epoch + 1
-    losses = [float(model.train_on_batch(*data.batch(rows)))
-              for rows in _batches(data.rows("train"), s.batch_size, s.seed, epoch)]
-    # a non-finite weight makes the predictions, so the VE, non-finite: no weight scan
-    ve = network_ve(model, data, state.splits)
-    if not (np.isfinite(losses).all() and np.isfinite(ve["train"])
-            and ve["train"] >= state.history[-1]["ve_train"] - ROLLBACK_DROP):
-        _set(model, optimizer, before)
-        return False
+    with _spilled(model, optimizer) as before:
+        losses = [float(model.train_on_batch(*data.batch(rows)))
+                  for rows in _batches(data.rows("train"), s.batch_size, s.seed, epoch)]
+        # a non-finite weight makes the predictions, so the VE, non-finite: no weight scan
+        ve = network_ve(model, data, state.splits)
+        if not (np.isfinite(losses).all() and np.isfinite(ve["train"])
+                and ve["train"] >= state.history[-1]["ve_train"] - ROLLBACK_DROP):
+            _unspill(model, optimizer, before)
+            return False
     state.epoch = epoch
     _record(model, optimizer, state, float(np.mean(losses)), ve)
     return True
@@ -206,6 +233,7 @@ def _record(model: Network, optimizer, state: _State, loss: float, ve: dict) -> 
                           "learning_rate": _rate(optimizer), "l1_alpha": lam})
     best = score(ve)
     if best > state.best:
+        state.best_weights = None       # dropped before the new copy is made
         state.best, state.best_weights = best, model.get_weights()
     if best > state.mark + (MIN_DELTA if state.point >= 0 else 0.0):
         state.mark, state.wait = best, 0
@@ -262,13 +290,13 @@ def _choose_rate(model: Network, optimizer, data: TransData, s: TrainSettings,
                           f"{RATES}. Fix: set trans.train.learning_rate to a number below "
                           "the smallest, or raise trans.train.l1")
     state, snapshot = first
-    _set(model, optimizer, snapshot)
+    _unspill(model, optimizer, snapshot)
     faster = tuple(r for r in RATES if r >= _rate(optimizer) * (1 - 1e-6))
     left = s.max_epochs - state.epoch
     if len(faster) > 1 and left >= sum(RATE_ROUNDS):
         state, snapshot = _halving(model, optimizer, data, s, state, faster,
                                    left) or (state, snapshot)
-    _set(model, optimizer, snapshot)
+    _unspill(model, optimizer, snapshot)
     log.info("learning rate auto: %g (validation VE %.4f after %d epochs)", _rate(optimizer),
              state.best, state.epoch)
     return state
@@ -279,16 +307,16 @@ def _halving(model: Network, optimizer, data: TransData, s: TrainSettings, state
     """Successive halving over ``rates``: each trains ``RATE_ROUNDS[0]`` epochs from the
     current weights, the better half by validation VE goes on for the next round's epochs,
     and so on, within ``max_epochs``; a rate whose epoch would be undone drops out. Returns
-    the winner's state and snapshot (:func:`_snapshot`), or None when every rate dropped
+    the winner's state and snapshot (:func:`_spilled`), or None when every rate dropped
     out."""
-    start = _snapshot(model, optimizer)
+    start = _spilled(model, optimizer)
     runs = {rate: (state.copy(), start) for rate in rates}
     for n_epochs in _rounds(max_epochs):
         for rate, (run, snapshot) in list(runs.items()):
-            _set(model, optimizer, snapshot)
+            _unspill(model, optimizer, snapshot)
             optimizer.learning_rate.assign(rate)
             ok = all(_epoch(model, optimizer, data, s, run) for _ in range(n_epochs))
-            runs[rate] = (run if ok else None, _snapshot(model, optimizer))
+            runs[rate] = (run if ok else None, _spilled(model, optimizer))
         ranked = sorted((r for r in runs if runs[r][0]), key=lambda r: -runs[r][0].best)
         if not ranked:
             return None
@@ -360,7 +388,7 @@ def train(model: Network, data: TransData, s: TrainSettings,
     if auto_alpha:
         optimizer.set_l1("alpha", lam_max * model_class(model.name).alpha_path_start)
     state, fingerprint = _State(model, splits, auto_alpha), _fingerprint(model, data, s)
-    cis = score(split_ve(data, np.zeros_like(data.residuals), splits))
+    cis = score(split_ve(data, None, splits))
     path = Path(checkpoint) if checkpoint else None
     resumed = _restore(path, model, optimizer, state, fingerprint, working) if path else None
     if resumed:

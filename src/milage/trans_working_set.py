@@ -23,6 +23,7 @@ from dataclasses import replace
 import numpy as np
 from keras import ops
 
+from milage.dosages import release
 from milage.trans_data import TransData
 from milage.trans_gradient import alpha_gradient_max
 from milage.trans_models import TransModel
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 
 MIN_CAPACITY = 256   # alpha rows of the smallest working-set network
 MIN_ADD = 256        # violators a check may add besides doubling the set
+GATHER_SNPS = 8      # SNPs read at a time into the set: in a memory-mapped file of
+                     # individuals x SNPs, each maps a page (and up to 15 cached
+                     # neighbours) per individual until released (dosages.release)
 
 
 class WorkingSet:
@@ -51,7 +55,10 @@ class WorkingSet:
         genotypes = np.zeros((len(self.full.split), self.capacity), self.full.genotypes.dtype)
         if kept:
             genotypes[:, :kept] = self.view.genotypes[:, :kept]
-        genotypes[:, kept:len(self.snps)] = self.full.genotypes[:, self.snps[kept:]]
+        for lo in range(kept, len(self.snps), GATHER_SNPS):
+            hi = min(lo + GATHER_SNPS, len(self.snps))
+            genotypes[:, lo:hi] = self.full.genotypes[:, self.snps[lo:hi]]
+            release(self.full.genotypes)
         labels = {**self.full.labels, "SNP": np.concatenate(
             [self.full.labels["SNP"][self.snps], np.full(pad, "")])}
         return replace(self.full, genotypes=genotypes,
