@@ -48,6 +48,11 @@ class TransData:
         """Indices of the individuals of one split."""
         return np.nonzero(self.split == split)[0]
 
+    def samples(self, split: str) -> np.ndarray:
+        """Rows of residuals of the samples of one split's individuals."""
+        rows = self.sample_of[self.split == split]
+        return rows[rows >= 0]
+
     def standardised(self, rows: np.ndarray, snps=slice(None)) -> np.ndarray:
         """Standardised genotypes (float32) of individuals ``rows`` x ``snps`` (a slice or
         indices); only those entries are read."""
@@ -147,26 +152,22 @@ def split_ve(data: TransData, trans_pred: np.ndarray | None,
         _sse(data.residuals[lo:lo + SSE_ROWS],
              None if trans_pred is None else trans_pred[lo:lo + SSE_ROWS])
         for lo in range(0, len(data.residuals), SSE_ROWS)])
-    out = {}
-    for split in splits:
-        rows = data.sample_of[data.split == split]
-        if split in data.sst and (rows >= 0).any():
-            out[split] = 1.0 - sse[rows[rows >= 0]].sum() / data.sst[split]
-    return out
+    return {split: 1.0 - sse[data.samples(split)].sum() / data.sst[split]
+            for split in _scored(data, splits)}
 
 
 def network_ve(model, data: TransData, splits: tuple[str, ...] = SPLITS) -> dict[str, float]:
     """:func:`split_ve` of a network's predictions, a batch of individuals at a time: only
     the individuals of ``splits`` are predicted, and no samples x genes array is built
     (training computes this every epoch; at GTEx size that array is gigabytes)."""
-    out = {}
-    for split in splits:
-        rows = data.rows(split)
-        if split in data.sst and (data.sample_of[rows] >= 0).any():
-            sse = sum(_sse(data.residuals[samples], pred).sum()
-                      for samples, pred in _predicted(model, data, rows))
-            out[split] = 1.0 - sse / data.sst[split]
-    return out
+    return {split: 1.0 - sum(_sse(data.residuals[samples], pred).sum() for samples, pred
+                             in _predicted(model, data, data.rows(split))) / data.sst[split]
+            for split in _scored(data, splits)}
+
+
+def _scored(data: TransData, splits: tuple[str, ...]) -> list[str]:
+    """The ``splits`` with a total sum of squares and at least one sample."""
+    return [s for s in splits if s in data.sst and len(data.samples(s))]
 
 
 def score(ve: dict[str, float]) -> float:
