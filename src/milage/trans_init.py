@@ -154,7 +154,7 @@ def init_alpha(data: TransData, target: np.ndarray, active: np.ndarray,
     per training individual) on the candidate SNPs (standardised genotypes); with no
     candidates alpha is zero and a the target mean."""
     n_snps = data.genotypes.shape[1]
-    alpha = np.zeros((n_snps, target.shape[1]))
+    alpha = np.zeros((n_snps, target.shape[1]), dtype=np.float32)   # the network's type
     a = target.mean(axis=0)
     for t in range(target.shape[1]):
         cand = candidate_snps(np.nonzero(active[:, t])[0], cis_windows, n_snps, s.candidates)

@@ -3,12 +3,16 @@ when the machine cannot hold it.
 
 The estimate is the data already in memory (one-byte genotypes, cis residuals), the
 parameters times the copies training keeps of them (the network's, Adam's two moments,
-the best epoch's, the snapshot an undone epoch returns to, and while ``learning_rate:
-auto`` searches, a snapshot and a best copy per rate tried) and the backend's buffers, and
-the largest temporaries (a batch's standardised genotypes and its batch x tissues x genes
-tensors, a prediction block). The copies are measured, not guessed:
-``benchmarks/trans_memory.py`` trains at shapes where the parameters dominate and compares
-its peak RSS with this estimate.
+the best epoch's, and while ``learning_rate: auto`` searches, a best copy per rate tried)
+and the backend's buffers, and the largest temporaries (a batch's standardised genotypes
+and its batch x tissues x genes tensors, a prediction block). With a working set
+(``trans.train.working_set``) the network holds some SNPs' rows of alpha only
+(``alpha_rows``; :data:`WORKING_ROWS` are planned for before training, and each growth of
+the set past what was checked is checked again); alpha's rows of every SNP exist before
+training (the initialisation's) and after it (the full network's and the saved model's
+copy), not during it. The copies are measured, not guessed: ``benchmarks/trans_memory.py``
+trains at shapes where alpha, beta or the backend's buffers dominate and compares its
+peak RSS with this estimate.
 """
 
 from __future__ import annotations
@@ -26,14 +30,19 @@ if TYPE_CHECKING:  # trans_data loads Keras; the workflow's resource estimate mu
 
 ROW_BLOCK = 64              # individuals standardised at a time outside training
 
-# parameter bytes training adds to the peak, measured by benchmarks/trans_memory.py (peak
-# RSS during training over the RSS before it, per parameter byte: NN 22 with a fixed rate,
-# NN 39 and TM 38 with the rate search, ML 32 where beta dominates): the copies training
-# keeps, and the backend's buffers that grow with them
-PARAM_COPIES = 22           # fixed learning rate
-PARAM_COPIES_SEARCH = 39    # while learning_rate auto tries its rates
+# parameter bytes training adds to the peak: the network's, Adam's two moments, the best
+# epoch's, the full check's probe, and the backend's buffers that grow with them; while
+# learning_rate auto searches, also the best weights of each rate it tries (RATES: 5).
+# Measured by benchmarks/trans_memory.py at 400 factors and 28 tissues, where the
+# parameters outgrow the backend's own buffers (NN on a working set, 0.23 GB of
+# parameters: the peak is 3.8 GB above the start with a fixed rate, 5.0 GB with the
+# search), and by benchmarks/gtex_scale.py at GTEx v6p (8.6 GB for an epoch and a check)
+PARAM_COPIES = 12           # fixed learning rate
+PARAM_COPIES_SEARCH = 17    # while learning_rate auto tries its rates
 BATCH_TENSORS = 8           # batch x tissues x genes float32 tensors alive in one step
 OVERHEAD = 1.5e9            # Python, TensorFlow and the libraries (bytes; measured 1.0-1.7)
+WORKING_ROWS = 2**16        # alpha rows a working set is planned for before training
+ENDING_COPIES = 4           # a working set's parameters alive as its full network is built
 
 
 def parameter_bytes(kind: str, n_snps: int, n_tissues: int, n_genes: int,
@@ -44,25 +53,39 @@ def parameter_bytes(kind: str, n_snps: int, n_tissues: int, n_genes: int,
                    for axes in model_class(kind).axes.values())
 
 
-def training_bytes(kind: str, data: TransData, n_factors: int, s: TrainSettings) -> int:
-    """Estimated peak bytes of training ``kind`` on ``data``."""
+def training_bytes(kind: str, data: TransData, n_factors: int, s: TrainSettings,
+                   alpha_rows: int | None = None) -> int:
+    """Estimated peak bytes of training ``kind`` on ``data`` (``alpha_rows``: see
+    :func:`shape_bytes`)."""
     return shape_bytes(kind, n_snps=data.genotypes.shape[1], n_tissues=data.sample_of.shape[1],
                        n_genes=data.residuals.shape[1], n_train=len(data.rows("train")),
                        data_bytes=data.genotypes.nbytes + 2 * data.residuals.nbytes,
-                       n_factors=n_factors, s=s)
+                       n_factors=n_factors, s=s, alpha_rows=alpha_rows)
+
+
+def network_rows(n_snps: int, s: TrainSettings, alpha_rows: int | None = None) -> int:
+    """Rows of alpha the network holds: every SNP's, or with a working set ``alpha_rows``
+    (default :data:`WORKING_ROWS`), at most every SNP's."""
+    return min(n_snps, alpha_rows or WORKING_ROWS) if s.working_set else n_snps
 
 
 def shape_bytes(kind: str, n_snps: int, n_tissues: int, n_genes: int, n_train: int,
-                data_bytes: int, n_factors: int, s: TrainSettings) -> int:
+                data_bytes: int, n_factors: int, s: TrainSettings,
+                alpha_rows: int | None = None) -> int:
     """Estimated peak bytes of training ``kind`` at a shape, with ``data_bytes`` the
-    genotypes' bytes plus twice the residuals' (what :func:`training_bytes` counts)."""
-    params = parameter_bytes(kind, n_snps, n_tissues, n_genes, n_factors)
+    genotypes' bytes plus twice the residuals' (what :func:`training_bytes` counts) and,
+    with a working set, ``alpha_rows`` rows of alpha in the network (:func:`network_rows`)."""
+    rows = network_rows(n_snps, s, alpha_rows)
+    params = parameter_bytes(kind, rows, n_tissues, n_genes, n_factors)
     copies = PARAM_COPIES_SEARCH if s.for_model(kind).learning_rate == AUTO else PARAM_COPIES
     batch = s.batch_size or n_train
     cells = n_tissues * n_genes
-    temporaries = 4 * max(batch * (n_snps + BATCH_TENSORS * cells),
+    temporaries = 4 * max(batch * (rows + BATCH_TENSORS * cells),
                           ROW_BLOCK * (n_snps + cells))
-    return int(data_bytes + copies * params + temporaries + OVERHEAD)
+    held = copies * params
+    if s.working_set:   # after training: the full network's alpha and the saved copy of it
+        held = max(held, 2 * 4 * n_snps * n_factors + ENDING_COPIES * params)
+    return int(data_bytes + held + temporaries + OVERHEAD)
 
 
 def machine_bytes() -> int:
@@ -77,19 +100,24 @@ def machine_bytes() -> int:
 
 
 def check_memory(kind: str, data: TransData, n_factors: int, s: TrainSettings,
-                 available: int | None = None) -> int:
-    """Stop before training when the estimate exceeds the machine's memory (or
-    ``available`` bytes), naming the keys that reduce it; return the estimate."""
-    need = training_bytes(kind, data, n_factors, s)
+                 available: int | None = None, alpha_rows: int | None = None) -> int:
+    """Stop before training (or before a working set of ``alpha_rows`` rows grows to
+    them) when the estimate exceeds the machine's memory (or ``available`` bytes), naming
+    the keys that reduce it; return the estimate."""
+    need = training_bytes(kind, data, n_factors, s, alpha_rows)
     have = machine_bytes() if available is None else available
     if need > have:
         n_individuals, n_snps = data.genotypes.shape
+        rows = (f"a working set of {network_rows(n_snps, s, alpha_rows)} of {n_snps} SNPs"
+                if s.working_set else f"{n_snps} SNPs")
         raise MilageError(
-            f"training the {kind} model needs about {need / 1e9:.1f} GB ({n_snps} SNPs x "
+            f"training the {kind} model needs about {need / 1e9:.1f} GB ({rows} x "
             f"{n_factors} factors, {data.sample_of.shape[1]} tissues x "
             f"{data.residuals.shape[1]} genes, {n_individuals} individuals); this machine "
             f"has {have / 1e9:.1f} GB. Fix: lower trans.n_factors, raise genotypes.min_maf "
-            "or give a candidate SNP list (inputs.candidate_snps), set "
-            "trans.train.learning_rate to a number (its search keeps a copy per rate), or "
-            "run on a larger machine")
+            "or give a candidate SNP list (inputs.candidate_snps), "
+            + ("raise trans.train.l1's alpha (fewer SNPs join the set), "
+               if s.working_set else "set trans.train.working_set: true, ")
+            + "set trans.train.learning_rate to a number (its search keeps a copy per "
+            "rate), or run on a larger machine")
     return need
