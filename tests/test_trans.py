@@ -146,6 +146,45 @@ def test_a_model_too_big_for_the_machine_stops_before_training(tiny_trans):
         trans_memory.check_memory("nn", data, 3, auto, available=1000)
 
 
+GTEX = {"v6p": dict(n_snps=2_445_192, n_tissues=28, n_genes=19_425, n_train=337,
+                   data_bytes=449 * 2_445_192 + 2 * 4 * 6_286 * 19_425),
+        "v8": dict(n_snps=10_000_000, n_tissues=49, n_genes=25_000, n_train=628,
+                   data_bytes=838 * 10_000_000 + 2 * 4 * 20_531 * 25_000)}
+
+
+@pytest.mark.parametrize(("shape", "working_set", "rate", "fits"), [
+    ("v6p", True, 0.001, True), ("v6p", True, "auto", True), ("v6p", False, 0.001, False),
+    ("v8", True, 0.001, False)])
+def test_the_estimate_admits_a_working_set_at_v6p_on_24_gb(shape, working_set, rate, fits):
+    """The NN at GTEx shapes (400 factors) on a 24 GiB machine: a working set fits at v6p
+    and covers its measured peak (benchmarks/gtex_scale.py: 8.6 GB with 2,000 SNPs and a
+    fixed rate); dense training does not fit, nor does v8, whose every-SNP alpha alone
+    (16 GB) is held twice as the trained model is saved."""
+    s = TrainSettings(learning_rate=rate, working_set=working_set)
+    need = trans_memory.shape_bytes("nn", **GTEX[shape], n_factors=400, s=s)
+    assert (need <= 24 * 2**30) == fits
+    if shape == "v6p" and working_set:
+        assert need >= 8.6e9
+
+
+def test_a_growing_working_set_is_checked_again(tiny_trans, monkeypatch):
+    """A set growing past the rows checked before training (WORKING_ROWS) is estimated
+    again, and stops training when the machine cannot hold it."""
+    ds, data = tiny_trans
+    monkeypatch.setattr(trans_memory, "WORKING_ROWS", 8)
+    monkeypatch.setattr(trans_train, "WORKING_ROWS", 8)
+    monkeypatch.setattr(trans_working_set, "MIN_CAPACITY", 4)
+    monkeypatch.setattr(trans_working_set, "MIN_ADD", 4)
+    s = TrainSettings(learning_rate=0.001, working_set=True, max_epochs=40, refit_lambdas=())
+    fits = trans_memory.training_bytes("nn", data, 3, s)
+    assert trans_memory.training_bytes("nn", data, 3, s, alpha_rows=16) > fits
+    monkeypatch.setattr(trans_memory, "machine_bytes", lambda: fits)
+    with pytest.raises(MilageError, match=r"^training the nn model needs about \d+\.\d GB "
+                       rf"\(a working set of 16 of {data.genotypes.shape[1]} SNPs x 3 "
+                       r"factors, .* Fix: .*raise trans\.train\.l1's alpha"):
+        _fit(ds, data, s)
+
+
 def test_an_epoch_that_blows_up_is_undone_and_the_rate_lowered(tiny_trans, caplog):
     ds, data = tiny_trans
     settings = TrainSettings(learning_rate=0.5, l1={"alpha": 0.002}, max_epochs=12,
@@ -205,9 +244,9 @@ def test_the_rate_is_chosen_again_where_the_first_search_ended(tiny_trans, monke
     monkeypatch.setattr(trans_train, "RATES", (1e-3, 2e-3, 0.5))
     calls, real = [], trans_train._halving
 
-    def spy(model, optimizer, data, s, state, rates, max_epochs):
+    def spy(model, optimizer, data, s, state, rates, max_epochs, working):
         calls.append((rates, max_epochs, state.epoch))
-        return real(model, optimizer, data, s, state, rates, max_epochs)
+        return real(model, optimizer, data, s, state, rates, max_epochs, working)
 
     monkeypatch.setattr(trans_train, "_halving", spy)
     _, history = _fit(ds, data, TrainSettings(max_epochs=60, patience=4, refit_lambdas=()))
@@ -403,12 +442,14 @@ def test_streamed_alpha_gradient_equals_autodiff(tiny_trans, monkeypatch, kind):
 
 
 def test_working_set_training_stops_when_no_snp_breaks_the_l1_condition(tiny_trans,
-                                                                        monkeypatch):
+                                                                        monkeypatch, caplog):
     """Auto training on a working set grown from none (the default candidates): checks add
-    violators, strongest first, at most doubling the set; training stops (before
-    max_epochs) only after a check finds none; the network returned spans every SNP, with
-    non-zero rows only in the set, and scores as the working network did."""
+    violators, strongest first, at most doubling the set, during the rate search too (each
+    rate's second round starts with one); training stops (before max_epochs) only after a
+    check finds none; the network returned spans every SNP, with non-zero rows only in the
+    set, and scores as the working network did."""
     ds, data = tiny_trans
+    caplog.set_level("INFO")
     monkeypatch.setattr(trans_working_set, "MIN_CAPACITY", 8)
     monkeypatch.setattr(trans_working_set, "MIN_ADD", 4)
     found, sets, real = [], [], trans_working_set.WorkingSet.violators
@@ -425,6 +466,7 @@ def test_working_set_training_stops_when_no_snp_breaks_the_l1_condition(tiny_tra
                                              .to_numpy(), InitSettings(n_factors=3), settings)
     assert history["epoch"].max() < 500 and found[-1] == 0 and max(found) > 0
     assert [len(s) for s in sets[:3]] == [0, 4, 8]
+    assert len(re.findall(r"working set at epoch 8:", caplog.text)) == 2   # of 5 rates
     nonzero = np.nonzero(np.abs(network.alpha.numpy()).sum(axis=1))[0]
     assert network.alpha.shape[0] == data.genotypes.shape[1]
     assert len(nonzero) > 0 and set(nonzero) <= set(sets[-1])

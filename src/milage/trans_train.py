@@ -28,10 +28,10 @@ from milage.settings import AUTO, InitSettings, TrainSettings
 from milage.trans_data import TransData, network_ve, score, split_ve, validation_score
 from milage.trans_gradient import alpha_gradient_max
 from milage.trans_loadings import refit_beta
-from milage.trans_memory import check_memory
+from milage.trans_memory import WORKING_ROWS, check_memory
 from milage.trans_models import model_class
 from milage.trans_network import Network, make_optimizer
-from milage.trans_working_set import WorkingSet
+from milage.trans_working_set import WorkingSet, padded
 
 log = logging.getLogger(__name__)
 
@@ -155,10 +155,16 @@ def _spilled(model: Network, optimizer):
 
 
 def _unspill(model: Network, optimizer, fh) -> None:
-    """Set the weights and the optimizer's variables to what :func:`_spilled` wrote."""
+    """Set the weights and the optimizer's variables to what :func:`_spilled` wrote (with
+    zero rows appended where a working set has grown since)."""
     fh.seek(0)
     for v in [*model.weights, *optimizer.variables]:
-        v.assign(np.load(fh))
+        v.assign(padded(np.load(fh), v.shape))
+
+
+def _padded(weights: list[np.ndarray], model: Network) -> list[np.ndarray]:
+    """Weights saved before a working set grew, padded to ``model``'s (a grown network)."""
+    return [padded(w, v.shape) for w, v in zip(weights, model.weights, strict=True)]
 
 
 def _save(path: Path, model, optimizer, state: _State, fingerprint: str,
@@ -187,7 +193,7 @@ def _restore(path: Path, model, optimizer, state: _State, fingerprint: str,
         log.info("checkpoint %s is from other settings: starting afresh", path)
         return None
     if working:
-        model, optimizer, _ = working.resize(model, optimizer, int(z["capacity"]))
+        model, optimizer = working.resize(model, optimizer, int(z["capacity"]))
         working.add(z["snps"][len(working.snps):])
     n = len(model.weights)
     _set(model, optimizer, ([z[f"w{i}"] for i in range(n)],
@@ -277,51 +283,63 @@ def _alpha_max(model: Network, data: TransData, s: TrainSettings,
 
 
 def _choose_rate(model: Network, optimizer, data: TransData, s: TrainSettings,
-                 state: _State) -> _State:
+                 state: _State, working: WorkingSet | None = None):
     """Adam's rate, by :func:`_halving` over ``RATES`` from the initialisation, then once
     more over the rates not below the winner from where it ended: near the initialisation
     a large step can blow up (many coefficients enter at once) while, past those first
     epochs, the same rate trains well and a small one only crawls (ML on 300 individuals:
     5e-4 chosen first, 2e-3 second, 70% -> 89% of the planted trans share). Training goes
-    on from the winner (its epochs are kept); returns its state."""
-    first = _halving(model, optimizer, data, s, state, RATES, s.max_epochs)
+    on from the winner (its epochs are kept); returns (network, optimizer, its state): a
+    ``working`` set may have grown them."""
+    first = _halving(model, optimizer, data, s, state, RATES, s.max_epochs, working)
     if first is None:
         raise MilageError(f"training of {model.name} diverged at every learning rate of "
                           f"{RATES}. Fix: set trans.train.learning_rate to a number below "
                           "the smallest, or raise trans.train.l1")
-    state, snapshot = first
+    model, optimizer, state, snapshot = first
     _unspill(model, optimizer, snapshot)
     faster = tuple(r for r in RATES if r >= _rate(optimizer) * (1 - 1e-6))
     left = s.max_epochs - state.epoch
     if len(faster) > 1 and left >= sum(RATE_ROUNDS):
-        state, snapshot = _halving(model, optimizer, data, s, state, faster,
-                                   left) or (state, snapshot)
+        second = _halving(model, optimizer, data, s, state, faster, left, working)
+        if second:
+            model, optimizer, state, snapshot = second
     _unspill(model, optimizer, snapshot)
     log.info("learning rate auto: %g (validation VE %.4f after %d epochs)", _rate(optimizer),
              state.best, state.epoch)
-    return state
+    return model, optimizer, state
 
 
 def _halving(model: Network, optimizer, data: TransData, s: TrainSettings, state: _State,
-             rates: tuple[float, ...], max_epochs: int):
+             rates: tuple[float, ...], max_epochs: int, working: WorkingSet | None = None):
     """Successive halving over ``rates``: each trains ``RATE_ROUNDS[0]`` epochs from the
     current weights, the better half by validation VE goes on for the next round's epochs,
-    and so on, within ``max_epochs``; a rate whose epoch would be undone drops out. Returns
-    the winner's state and snapshot (:func:`_spilled`), or None when every rate dropped
-    out."""
+    and so on, within ``max_epochs``; a rate whose epoch would be undone drops out. On a
+    ``working`` set, a rate's round starts with a full check (:func:`_check`) unless its
+    weights were checked already: its SNPs join the set that every rate trains on, as in
+    dense training any SNP may enter during the search (a set frozen for the search
+    favoured larger rates: demo NN 8e-3 instead of 4e-3, test VE 0.004 lower). Returns
+    the (network, optimizer) and the winner's state and snapshot (:func:`_spilled`), or
+    None when every rate dropped out."""
     start = _spilled(model, optimizer)
     runs = {rate: (state.copy(), start) for rate in rates}
     for n_epochs in _rounds(max_epochs):
         for rate, (run, snapshot) in list(runs.items()):
             _unspill(model, optimizer, snapshot)
             optimizer.learning_rate.assign(rate)
-            ok = all(_epoch(model, optimizer, data, s, run) for _ in range(n_epochs))
+            if working and run.epoch > run.checked:
+                model, optimizer, _ = _check(model, optimizer, s, run, working)
+                run.checked = run.epoch
+            ok = all(_epoch(model, optimizer, _fed(data, working), s, run)
+                     for _ in range(n_epochs))
             runs[rate] = (run if ok else None, _spilled(model, optimizer))
         ranked = sorted((r for r in runs if runs[r][0]), key=lambda r: -runs[r][0].best)
         if not ranked:
             return None
         runs = {r: runs[r] for r in ranked[:max(1, len(ranked) // 2)]}
-    return next(iter(runs.values()))
+    run, snapshot = next(iter(runs.values()))
+    run.best_weights = _padded(run.best_weights, model)   # the set grew since
+    return model, optimizer, run, snapshot
 
 
 def _rounds(max_epochs: int) -> tuple[int, ...]:
@@ -367,9 +385,10 @@ def train(model: Network, data: TransData, s: TrainSettings,
 
     With a ``working`` set (:mod:`milage.trans_working_set`), ``model`` holds its SNPs'
     rows of alpha and is fed its ``view``; a full check (:func:`_check`) grows it before
-    training, every ``CHECK_EVERY`` epochs, at each point of the path, and before
-    stopping, which only happens once a check finds no violator. The network returned
-    may then be a bigger one than ``model``.
+    training, at the rate search's rounds (:func:`_halving`), every ``CHECK_EVERY``
+    epochs, at each point of the path, and before stopping, which only happens once a
+    check finds no violator. The network returned may then be a bigger one than
+    ``model``.
     """
     s = s.for_model(model.name)   # a linear factor's scale differs from a sigmoid's
     deterministic(s.seed)
@@ -399,7 +418,7 @@ def train(model: Network, data: TransData, s: TrainSettings,
         _record(model, optimizer, state, np.nan, network_ve(model, _fed(data, working), splits))
         state.point_start = state.best
         if auto_rate:
-            state = _choose_rate(model, optimizer, _fed(data, working), s, state)
+            model, optimizer, state = _choose_rate(model, optimizer, data, s, state, working)
     while state.epoch < s.max_epochs:
         if working and (state.due or state.epoch >= state.checked + CHECK_EVERY):
             model, optimizer, added = _check(model, optimizer, s, state, working)
@@ -441,9 +460,11 @@ def _check(model: Network, optimizer, s: TrainSettings, state: _State,
     new = working.violators(model, batches, optimizer.penalty("alpha"))
     found, new = len(new), new[:working.most_added()]
     if len(working.snps) + len(new) > working.capacity:
-        model, optimizer, pad = working.resize(
-            model, optimizer, max(2 * working.capacity, len(working.snps) + len(new)))
-        state.best_weights = pad(state.best_weights)
+        capacity = max(2 * working.capacity, len(working.snps) + len(new))
+        if capacity > WORKING_ROWS:     # fit_model's check covered up to WORKING_ROWS
+            check_memory(model.name, working.full, model.shape_[3], s, alpha_rows=capacity)
+        model, optimizer = working.resize(model, optimizer, capacity)
+        state.best_weights = _padded(state.best_weights, model)
     working.add(new)
     log.info("working set at epoch %d: %d violators of the L1 condition, %d added: %d SNPs",
              state.epoch, found, len(new), len(working.snps))
@@ -483,6 +504,7 @@ def fit_model(kind: str, data: TransData, cis_windows: np.ndarray, init_settings
     model = cls.initialise(data, cis_windows, init_settings)
     working = WorkingSet.of(model, data) if settings.working_set else None
     network = working.network(model) if working else model.network()
+    del model   # its alpha, every SNP's row, is not held through training
     network, history = train(network, data, settings, checkpoint, splits, working)
     history = history.assign(stage="train")
     if settings.refit_lambdas and cls.refits_loadings:

@@ -114,7 +114,7 @@ class WorkingSet:
 
     def resize(self, network: Network, optimizer, capacity: int):
         """A network and optimizer of ``capacity`` alpha rows with the values of these
-        (padded with zeros); returns (network, optimizer, the padding of a weight list)."""
+        (padded with zeros); returns (network, optimizer)."""
         self.capacity = capacity
         self.view = self._view(len(self.snps))
         _, n_tissues, n_genes, n_factors = network.shape_
@@ -122,20 +122,19 @@ class WorkingSet:
                                activation=network.activation, penalised=network.penalised,
                                name=network.name)
         for new, old in zip(bigger.weights, network.weights, strict=True):
-            new.assign(_padded(ops.convert_to_numpy(old), new.shape))
+            new.assign(padded(ops.convert_to_numpy(old), new.shape))
             new.trainable = old.trainable
         grown = type(optimizer).from_config(optimizer.get_config())
         bigger.compile(optimizer=grown)
         grown.build(bigger.trainable_variables)
         for new, old in zip(grown.variables, optimizer.variables, strict=True):
-            new.assign(_padded(ops.convert_to_numpy(old), new.shape))
-        shapes = [w.shape for w in bigger.weights]
-        return bigger, grown, lambda weights: [
-            _padded(w, shape) for w, shape in zip(weights, shapes, strict=True)]
+            new.assign(padded(ops.convert_to_numpy(old), new.shape))
+        return bigger, grown
 
 
-def _padded(value: np.ndarray, shape) -> np.ndarray:
-    """``value`` with zero rows appended up to ``shape``."""
+def padded(value: np.ndarray, shape) -> np.ndarray:
+    """``value`` with zero rows appended up to ``shape``: a weight saved before the set grew
+    (a SNP added since had a zero row then)."""
     if value.shape == tuple(shape):
         return value
     out = np.zeros(shape, dtype=value.dtype)
