@@ -5,11 +5,12 @@ costs, measured, beside the dense trainer where that fits.
 Each shape runs in its own process (its peak RSS is its own). Genotypes are one byte per
 dosage in a memory-mapped file (as the prepare rule writes them), half of the (individual,
 tissue) samples are missing, the working set holds ``--snps`` SNPs. Prints one JSON line
-per shape and trainer: shape, trainer, peak_rss_gb, epoch_s, full_check_s,
-working_set_snps. peak_rss_gb is the process's peak resident memory (ru_maxrss):
-anonymous memory plus the pages of the genotype file mapped at the time (milage unmaps
-those after each block it reads, :func:`milage.dosages.release`); the epoch's way back is
-in a temporary file's page cache, not in it (:func:`milage.trans_train._spilled`).
+per shape and trainer: shape, trainer, peak_rss_gb, epoch_s (the second epoch: the first
+also compiles the training step and the prediction), full_check_s, working_set_snps.
+peak_rss_gb is the process's peak resident memory (ru_maxrss): anonymous memory plus the
+pages of the genotype file mapped at the time (milage unmaps those after each block it
+reads, :func:`milage.dosages.release`); the epoch's way back is in a temporary file's page
+cache, not in it (:func:`milage.trans_train._spilled`).
 
     python benchmarks/gtex_scale.py [--shapes 10pct,v6p] [--model nn] [--snps 2000]
         [--dense 10pct] [--dir /tmp/gtex_scale]
@@ -103,7 +104,7 @@ def run(name: str, trainer: str, model: str, n_snps: int, directory: Path) -> di
     state = trans_train._State(network)
     state.history.append({"ve_train": -np.inf})
     batches = trans_train._batches(fed.rows("train"), s.batch_size, s.seed, 0)
-    network.train_on_batch(*fed.batch(batches[0]))          # compile the step
+    trans_train._epoch(network, optimizer, fed, s, state)   # compiles the step and predict
     t = time.perf_counter()
     trans_train._epoch(network, optimizer, fed, s, state)
     epoch_s = time.perf_counter() - t
