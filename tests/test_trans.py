@@ -474,6 +474,26 @@ def test_working_set_training_stops_when_no_snp_breaks_the_l1_condition(tiny_tra
                                history["ve_valid"].max(), atol=1e-6)
 
 
+def test_working_set_training_gives_the_dense_trainers_model(tiny_trans, monkeypatch):
+    """Issue 17's equality on the tiny cohort (NN, fixed rate and alpha penalty, full
+    batches, 400 epochs): validation VE within 0.002 of dense training, and at least 90% of
+    the dense model's SNPs (non-zero rows of alpha) in the working set's, no more than 10%
+    new ones."""
+    ds, data = tiny_trans
+    monkeypatch.setattr(trans_working_set, "MIN_CAPACITY", 8)
+    monkeypatch.setattr(trans_working_set, "MIN_ADD", 4)
+    settings = TrainSettings(learning_rate=0.01, l1={"alpha": 0.01}, batch_size=0,
+                             max_epochs=400, patience=400, refit_lambdas=())
+    ve, snps = [], []
+    for working_set in (False, True):
+        network, _ = _fit(ds, data, dataclasses.replace(settings, working_set=working_set))
+        ve.append(trans_loadings.validation_score(network, data))
+        snps.append(set(np.nonzero(np.abs(network.alpha.numpy()).sum(axis=1))[0]))
+    dense, working = snps
+    assert len(dense) >= 10 and abs(ve[1] - ve[0]) <= 0.002
+    assert len(dense & working) >= 0.9 * len(dense) and len(working - dense) <= 0.1 * len(dense)
+
+
 def _fit(ds, data, settings, checkpoint=None):
     return trans_train.fit_model("nn", data, ds.genes[["cis_start", "cis_stop"]].to_numpy(),
                            InitSettings(n_factors=3), settings, checkpoint)
