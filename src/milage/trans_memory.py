@@ -36,7 +36,7 @@ ROW_BLOCK = 64              # individuals standardised at a time outside trainin
 # Measured by benchmarks/trans_memory.py at 400 factors and 28 tissues, where the
 # parameters outgrow the backend's own buffers (NN on a working set, 0.23 GB of
 # parameters: the peak is 3.8 GB above the start with a fixed rate, 5.0 GB with the
-# search), and by benchmarks/gtex_scale.py at GTEx v6p (8.6 GB for an epoch and a check)
+# search), and by benchmarks/gtex_scale.py at GTEx v6p (8.9 GB over two epochs and a check)
 PARAM_COPIES = 12           # fixed learning rate
 PARAM_COPIES_SEARCH = 17    # while learning_rate auto tries its rates
 BATCH_TENSORS = 8           # batch x tissues x genes float32 tensors alive in one step
