@@ -1,9 +1,9 @@
 """Peak memory of training a trans model, measured, against the estimate that stops a run
 too big for the machine (milage.trans_memory). Each case trains on synthetic data in its
 own process (its peak RSS from the start of training: the making of the synthetic data is
-left out) for the epochs of both learning-rate searches plus
-a few, at shapes where alpha (many SNPs), beta (many genes x tissues) or the backend's
-own buffers dominate, densely and on working sets.
+left out) for the epochs of both learning-rate searches plus a few, at shapes where alpha
+(many SNPs), beta (many genes x tissues) or the backend's own buffers dominate, densely
+and on working sets.
 
     python benchmarks/trans_memory.py [CASE_INDEX ...]
 """

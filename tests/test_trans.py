@@ -157,14 +157,14 @@ GTEX = {"v6p": dict(n_snps=2_445_192, n_tissues=28, n_genes=19_425, n_train=337,
     ("v8", True, 0.001, False)])
 def test_the_estimate_admits_a_working_set_at_v6p_on_24_gb(shape, working_set, rate, fits):
     """The NN at GTEx shapes (400 factors) on a 24 GiB machine: a working set fits at v6p
-    and covers its measured peak (benchmarks/gtex_scale.py: 8.6 GB with 2,000 SNPs and a
+    and covers its measured peak (benchmarks/gtex_scale.py: 8.9 GB with 2,000 SNPs and a
     fixed rate); dense training does not fit, nor does v8, whose every-SNP alpha alone
     (16 GB) is held twice as the trained model is saved."""
     s = TrainSettings(learning_rate=rate, working_set=working_set)
     need = trans_memory.shape_bytes("nn", **GTEX[shape], n_factors=400, s=s)
     assert (need <= 24 * 2**30) == fits
     if shape == "v6p" and working_set:
-        assert need >= 8.6e9
+        assert need >= 8.9e9
 
 
 def test_a_growing_working_set_is_checked_again(tiny_trans, monkeypatch):
@@ -172,7 +172,6 @@ def test_a_growing_working_set_is_checked_again(tiny_trans, monkeypatch):
     again, and stops training when the machine cannot hold it."""
     ds, data = tiny_trans
     monkeypatch.setattr(trans_memory, "WORKING_ROWS", 8)
-    monkeypatch.setattr(trans_train, "WORKING_ROWS", 8)
     monkeypatch.setattr(trans_working_set, "MIN_CAPACITY", 4)
     monkeypatch.setattr(trans_working_set, "MIN_ADD", 4)
     s = TrainSettings(learning_rate=0.001, working_set=True, max_epochs=40, refit_lambdas=())

@@ -8,7 +8,7 @@ and the backend's buffers, and the largest temporaries (a batch's standardised g
 and its batch x tissues x genes tensors, a prediction block). With a working set
 (``trans.train.working_set``) the network holds some SNPs' rows of alpha only
 (``alpha_rows``; :data:`WORKING_ROWS` are planned for before training, and each growth of
-the set past what was checked is checked again); alpha's rows of every SNP exist before
+the set is checked again); alpha's rows of every SNP exist before
 training (the initialisation's) and after it (the full network's and the saved model's
 copy), not during it. The copies are measured, not guessed: ``benchmarks/trans_memory.py``
 trains at shapes where alpha, beta or the backend's buffers dominate and compares its

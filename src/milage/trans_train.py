@@ -28,7 +28,7 @@ from milage.settings import AUTO, InitSettings, TrainSettings
 from milage.trans_data import TransData, network_ve, score, split_ve, validation_score
 from milage.trans_gradient import alpha_gradient_max
 from milage.trans_loadings import refit_beta
-from milage.trans_memory import WORKING_ROWS, check_memory
+from milage.trans_memory import check_memory
 from milage.trans_models import model_class
 from milage.trans_network import Network, make_optimizer
 from milage.trans_working_set import WorkingSet, padded
@@ -461,8 +461,7 @@ def _check(model: Network, optimizer, s: TrainSettings, state: _State,
     found, new = len(new), new[:working.most_added()]
     if len(working.snps) + len(new) > working.capacity:
         capacity = max(2 * working.capacity, len(working.snps) + len(new))
-        if capacity > WORKING_ROWS:     # fit_model's check covered up to WORKING_ROWS
-            check_memory(model.name, working.full, model.shape_[3], s, alpha_rows=capacity)
+        check_memory(model.name, working.full, model.shape_[3], s, alpha_rows=capacity)
         model, optimizer = working.resize(model, optimizer, capacity)
         state.best_weights = _padded(state.best_weights, model)
     working.add(new)
