@@ -5,15 +5,16 @@ costs, measured, beside the dense trainer where that fits.
 Each shape runs in its own process (its peak RSS is its own). Genotypes are one byte per
 dosage in a memory-mapped file (as the prepare rule writes them), half of the (individual,
 tissue) samples are missing, the working set holds ``--snps`` SNPs. Prints one JSON line
-per shape and trainer: shape, trainer, peak_rss_gb, epoch_s (the second epoch: the first
-also compiles the training step and the prediction), full_check_s, working_set_snps.
+per shape and trainer: shape, trainer, peak_rss_gb, epoch_s (the last of ``--epochs``,
+2 by default: the first also compiles the training step and the prediction),
+full_check_s, working_set_snps.
 peak_rss_gb is the process's peak resident memory (ru_maxrss): anonymous memory plus the
 pages of the genotype file mapped at the time (milage unmaps those after each block it
-reads, :func:`milage.dosages.release`); the epoch's way back is in a temporary file's page
-cache, not in it (:func:`milage.trans_train._spilled`).
+reads, :func:`milage.dosages.release`); the epoch's way back and the best weights are in
+a temporary file's page cache, not in it (:class:`milage.trans_train._Spill`).
 
     python benchmarks/gtex_scale.py [--shapes 10pct,v6p] [--model nn] [--snps 2000]
-        [--dense 10pct] [--dir /tmp/gtex_scale]
+        [--dense 10pct] [--epochs 2] [--dir /tmp/gtex_scale]
 """
 
 import argparse
@@ -65,9 +66,10 @@ def synthetic_data(shape: dict, directory: Path, seed: int = 0):
                      {"SNP": np.arange(n_snps).astype(str)}, UNITS)
 
 
-def run(name: str, trainer: str, model: str, n_snps: int, directory: Path) -> dict:
-    """Time one epoch and one full check of ``model`` at shape ``name``; ``trainer`` dense
-    (alpha over every SNP) or working_set (``n_snps`` SNPs)."""
+def run(name: str, trainer: str, model: str, n_snps: int, epochs: int,
+        directory: Path) -> dict:
+    """Time the last of ``epochs`` epochs and one full check of ``model`` at shape ``name``;
+    ``trainer`` dense (alpha over every SNP) or working_set (``n_snps`` SNPs)."""
     from milage import trans_train
     from milage.settings import TrainSettings
     from milage.trans_gradient import alpha_gradient_max
@@ -104,7 +106,8 @@ def run(name: str, trainer: str, model: str, n_snps: int, directory: Path) -> di
     state = trans_train._State(network)
     state.history.append({"ve_train": -np.inf})
     batches = trans_train._batches(fed.rows("train"), s.batch_size, s.seed, 0)
-    trans_train._epoch(network, optimizer, fed, s, state)   # compiles the step and predict
+    for _ in range(epochs - 1):     # the first compiles the step and the prediction
+        trans_train._epoch(network, optimizer, fed, s, state)
     t = time.perf_counter()
     trans_train._epoch(network, optimizer, fed, s, state)
     epoch_s = time.perf_counter() - t
@@ -114,7 +117,7 @@ def run(name: str, trainer: str, model: str, n_snps: int, directory: Path) -> di
     else:
         alpha_gradient_max(network, data, batches)
     check_s = time.perf_counter() - t
-    return {"shape": name, **shape, "model": model, "trainer": trainer,
+    return {"shape": name, **shape, "model": model, "trainer": trainer, "epochs": epochs,
             "working_set_snps": n_snps if working else shape["S"],
             "epoch_s": round(epoch_s, 2), "full_check_s": round(check_s, 2),
             "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
@@ -127,18 +130,21 @@ def main() -> None:
     ap.add_argument("--dense", default="10pct", help="shapes also run with the dense trainer")
     ap.add_argument("--model", default="nn")
     ap.add_argument("--snps", type=int, default=2000)
+    ap.add_argument("--epochs", type=int, default=2, help="epochs trained; the last is timed")
     ap.add_argument("--dir", default="/tmp/gtex_scale")
     ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)   # shape trainer: this process
     args = ap.parse_args()
     Path(args.dir).mkdir(parents=True, exist_ok=True)
     if args.one:
-        print(json.dumps(run(*args.one, args.model, args.snps, Path(args.dir))), flush=True)
+        print(json.dumps(run(*args.one, args.model, args.snps, args.epochs, Path(args.dir))),
+              flush=True)
         return
     for name in args.shapes.split(","):
         trainers = (["dense"] if name in args.dense.split(",") else []) + ["working_set"]
         for trainer in trainers:
             subprocess.run([sys.executable, __file__, "--one", name, trainer, "--model",
-                            args.model, "--snps", str(args.snps), "--dir", args.dir],
+                            args.model, "--snps", str(args.snps), "--epochs",
+                            str(args.epochs), "--dir", args.dir],
                            check=True)
 
 

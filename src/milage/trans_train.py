@@ -108,7 +108,7 @@ class _State:
         self.checked, self.due = 0, False       # a working set's last full check; one due
         self.point = 0 if path else -1          # index on alpha's path; -1: no path
         self.best = self.mark = self.point_start = -np.inf
-        self.best_weights = model.get_weights()
+        self.best_weights = _Spill(model.weights)
         self.history: list[dict] = []
 
     def copy(self) -> _State:
@@ -141,30 +141,44 @@ def _set(model: Network, optimizer, snapshot: tuple[list, list]) -> None:
         v.assign(value)
 
 
-def _spilled(model: Network, optimizer):
-    """The weights and the optimizer's variables written, one at a time, to an unnamed
-    temporary file (:func:`_unspill` sets them back; closing it deletes it). Why a file,
-    not a :func:`_snapshot`: what an undone epoch or the rate search returns to is read
-    back only then, and in memory it would be the largest item of the peak (NN at GTEx
-    v8: 5.9 GB, and one per rate tried); the file's pages sit in the page cache, which
-    the kernel reclaims as it needs."""
-    fh = tempfile.TemporaryFile()
-    for v in [*model.weights, *optimizer.variables]:
-        np.save(fh, keras.ops.convert_to_numpy(v))
-    return fh
+class _Spill:
+    """Values written, one at a time, to an unnamed temporary file (deleted with this
+    object), read back only when training returns to them. Why a file, not arrays in
+    memory: what an undone epoch, the rate search or the best epoch returns to would be
+    the largest items of the peak (NN at GTEx v8: weights and Adam's moments 5.9 GB, the
+    best weights 2 GB, and one of each per rate tried); the file's pages sit in the page
+    cache, which the kernel reclaims as it needs."""
+
+    def __init__(self, values):
+        self._fh = tempfile.TemporaryFile()
+        self._count = 0
+        for value in values:
+            np.save(self._fh, keras.ops.convert_to_numpy(value))
+            self._count += 1
+
+    def __del__(self):
+        self._fh.close()
+
+    def arrays(self):
+        """The values as arrays, one at a time."""
+        self._fh.seek(0)
+        for _ in range(self._count):
+            yield np.load(self._fh)
+
+    def assign_to(self, variables) -> None:
+        """Set ``variables`` to the values (zero rows appended where a working set has grown
+        since they were written)."""
+        for v, value in zip(variables, self.arrays(), strict=True):
+            v.assign(padded(value, v.shape))
 
 
-def _unspill(model: Network, optimizer, fh) -> None:
-    """Set the weights and the optimizer's variables to what :func:`_spilled` wrote (with
-    zero rows appended where a working set has grown since)."""
-    fh.seek(0)
-    for v in [*model.weights, *optimizer.variables]:
-        v.assign(padded(np.load(fh), v.shape))
+def _spilled(model: Network, optimizer) -> _Spill:
+    """The weights and the optimizer's variables, spilled (:func:`_unspill` sets them back)."""
+    return _Spill([*model.weights, *optimizer.variables])
 
 
-def _padded(weights: list[np.ndarray], model: Network) -> list[np.ndarray]:
-    """Weights saved before a working set grew, padded to ``model``'s (a grown network)."""
-    return [padded(w, v.shape) for w, v in zip(weights, model.weights, strict=True)]
+def _unspill(model: Network, optimizer, spill: _Spill) -> None:
+    spill.assign_to([*model.weights, *optimizer.variables])
 
 
 def _save(path: Path, model, optimizer, state: _State, fingerprint: str,
@@ -172,7 +186,7 @@ def _save(path: Path, model, optimizer, state: _State, fingerprint: str,
     weights, variables = _snapshot(model, optimizer)
     arrays = {f"w{i}": w for i, w in enumerate(weights)}
     arrays.update({f"o{i}": v for i, v in enumerate(variables)})
-    arrays.update({f"b{i}": w for i, w in enumerate(state.best_weights)})
+    arrays.update({f"b{i}": w for i, w in enumerate(state.best_weights.arrays())})
     if working:
         arrays.update(snps=working.snps, capacity=np.array(working.capacity))
     scalars = {k: getattr(state, k) for k in _State.SCALARS}
@@ -198,7 +212,7 @@ def _restore(path: Path, model, optimizer, state: _State, fingerprint: str,
     n = len(model.weights)
     _set(model, optimizer, ([z[f"w{i}"] for i in range(n)],
                             [z[f"o{i}"] for i in range(len(optimizer.variables))]))
-    state.best_weights = [z[f"b{i}"] for i in range(n)]
+    state.best_weights = _Spill(z[f"b{i}"] for i in range(n))
     for key, value in json.loads(str(z["state"])).items():
         setattr(state, key, value)
     state.history = json.loads(str(z["history"]))
@@ -216,15 +230,16 @@ def _epoch(model: Network, optimizer, data: TransData, s: TrainSettings,
     training VE fall by more than ``ROLLBACK_DROP``, undo it (weights and optimizer state)
     and return False."""
     epoch = state.epoch + 1
-    with _spilled(model, optimizer) as before:
-        losses = [float(model.train_on_batch(*data.batch(rows)))
-                  for rows in _batches(data.rows("train"), s.batch_size, s.seed, epoch)]
-        # a non-finite weight makes the predictions, so the VE, non-finite: no weight scan
-        ve = network_ve(model, data, state.splits)
-        if not (np.isfinite(losses).all() and np.isfinite(ve["train"])
-                and ve["train"] >= state.history[-1]["ve_train"] - ROLLBACK_DROP):
-            _unspill(model, optimizer, before)
-            return False
+    before = _spilled(model, optimizer)
+    losses = [float(model.train_on_batch(*data.batch(rows)))
+              for rows in _batches(data.rows("train"), s.batch_size, s.seed, epoch)]
+    # a non-finite weight makes the predictions, so the VE, non-finite: no weight scan
+    ve = network_ve(model, data, state.splits)
+    if not (np.isfinite(losses).all() and np.isfinite(ve["train"])
+            and ve["train"] >= state.history[-1]["ve_train"] - ROLLBACK_DROP):
+        _unspill(model, optimizer, before)
+        return False
+    del before
     state.epoch = epoch
     _record(model, optimizer, state, float(np.mean(losses)), ve)
     return True
@@ -239,8 +254,7 @@ def _record(model: Network, optimizer, state: _State, loss: float, ve: dict) -> 
                           "learning_rate": _rate(optimizer), "l1_alpha": lam})
     best = score(ve)
     if best > state.best:
-        state.best_weights = None       # dropped before the new copy is made
-        state.best, state.best_weights = best, model.get_weights()
+        state.best, state.best_weights = best, _Spill(model.weights)
     if best > state.mark + (MIN_DELTA if state.point >= 0 else 0.0):
         state.mark, state.wait = best, 0
     else:
@@ -338,7 +352,6 @@ def _halving(model: Network, optimizer, data: TransData, s: TrainSettings, state
             return None
         runs = {r: runs[r] for r in ranked[:max(1, len(ranked) // 2)]}
     run, snapshot = next(iter(runs.values()))
-    run.best_weights = _padded(run.best_weights, model)   # the set grew since
     return model, optimizer, run, snapshot
 
 
@@ -436,7 +449,7 @@ def train(model: Network, data: TransData, s: TrainSettings,
         _step(model, optimizer, _fed(data, working), s, state)
         if path and (state.epoch % s.checkpoint_every == 0):
             _save(path, model, optimizer, state, fingerprint, working)
-    model.set_weights(state.best_weights)
+    state.best_weights.assign_to(model.weights)
     if path:
         path.unlink(missing_ok=True)    # a checkpoint only outlives a killed run
     history = pd.DataFrame(state.history)
@@ -454,8 +467,8 @@ def _check(model: Network, optimizer, s: TrainSettings, state: _State,
     """A full check of the working set: the SNPs outside it that break the L1 condition
     at the current penalty join it, strongest first, at most
     :meth:`~milage.trans_working_set.WorkingSet.most_added` of them; the network and
-    optimizer grow with it (the best weights padded). Returns (network, optimizer, the
-    number added)."""
+    optimizer grow with it (what was spilled before is padded as it is read back).
+    Returns (network, optimizer, the number added)."""
     batches = _batches(working.view.rows("train"), s.batch_size, s.seed, 0)
     new = working.violators(model, batches, optimizer.penalty("alpha"))
     found, new = len(new), new[:working.most_added()]
@@ -463,7 +476,6 @@ def _check(model: Network, optimizer, s: TrainSettings, state: _State,
         capacity = max(2 * working.capacity, len(working.snps) + len(new))
         check_memory(model.name, working.full, model.shape_[3], s, alpha_rows=capacity)
         model, optimizer = working.resize(model, optimizer, capacity)
-        state.best_weights = _padded(state.best_weights, model)
     working.add(new)
     log.info("working set at epoch %d: %d violators of the L1 condition, %d added: %d SNPs",
              state.epoch, found, len(new), len(working.snps))
