@@ -11,7 +11,7 @@ full_check_s, working_set_snps.
 peak_rss_gb is the process's peak resident memory (ru_maxrss): anonymous memory plus the
 pages of the genotype file mapped at the time (milage unmaps those after each block it
 reads, :func:`milage.dosages.release`); the epoch's way back and the best weights are in
-a temporary file's page cache, not in it (:class:`milage.trans_train._Spill`).
+a temporary file's page cache, not in it (:mod:`milage.spill`).
 
     python benchmarks/gtex_scale.py [--shapes 10pct,v6p] [--model nn] [--snps 2000]
         [--dense 10pct] [--epochs 2] [--dir /tmp/gtex_scale]

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from milage.guards import check_array
+from milage.spill import Spill
 from milage.trans_data import ROW_BLOCK, TransData, validation_score
 from milage.trans_init import TrainSamples, init_beta, training_samples
 from milage.trans_models import PARAMS_FIX
@@ -86,7 +87,7 @@ def refit_beta(model: Network, data: TransData, lambdas) -> None:
     beta dense and shrunk; given the factors, beta is a convex problem solved exactly here."""
     f = training_factors(model, data)
     samples = training_samples(data)
-    best = (validation_score(model, data), "trained", model.get_weights())
+    best = (validation_score(model, data), "trained", Spill(model.weights))
     for lam in lambdas:
         beta, b = relaxed_beta(f, samples, data.sample_of.shape[1], lam)
         model.beta.assign(beta.astype("float32"))
@@ -94,8 +95,8 @@ def refit_beta(model: Network, data: TransData, lambdas) -> None:
         ve = validation_score(model, data)
         log.info("refit of beta at lambda %g: valid VE %.4f", lam, ve)
         if ve > best[0]:
-            best = (ve, f"lambda {lam:g}", model.get_weights())
-    model.set_weights(best[2])
+            best = (ve, f"lambda {lam:g}", Spill(model.weights))
+    best[2].assign_to(model.weights)
     log.info("beta kept: %s (valid VE %.4f)", best[1], best[0])
 
 

@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -25,13 +24,14 @@ import pandas as pd
 from milage.errors import MilageError
 from milage.files import atomic_output
 from milage.settings import AUTO, InitSettings, TrainSettings
+from milage.spill import Spill
 from milage.trans_data import TransData, network_ve, score, split_ve, validation_score
 from milage.trans_gradient import alpha_gradient_max
 from milage.trans_loadings import refit_beta
 from milage.trans_memory import check_memory
 from milage.trans_models import model_class
 from milage.trans_network import Network, make_optimizer
-from milage.trans_working_set import WorkingSet, padded
+from milage.trans_working_set import WorkingSet
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class _State:
         self.checked, self.due = 0, False       # a working set's last full check; one due
         self.point = 0 if path else -1          # index on alpha's path; -1: no path
         self.best = self.mark = self.point_start = -np.inf
-        self.best_weights = _Spill(model.weights)
+        self.best_weights = Spill(model.weights)
         self.history: list[dict] = []
 
     def copy(self) -> _State:
@@ -141,43 +141,13 @@ def _set(model: Network, optimizer, snapshot: tuple[list, list]) -> None:
         v.assign(value)
 
 
-class _Spill:
-    """Values written, one at a time, to an unnamed temporary file (deleted with this
-    object), read back only when training returns to them. Why a file, not arrays in
-    memory: what an undone epoch, the rate search or the best epoch returns to would be
-    the largest items of the peak (NN at GTEx v8: weights and Adam's moments 5.9 GB, the
-    best weights 2 GB, and one of each per rate tried); the file's pages sit in the page
-    cache, which the kernel reclaims as it needs."""
-
-    def __init__(self, values):
-        self._fh = tempfile.TemporaryFile()
-        self._count = 0
-        for value in values:
-            np.save(self._fh, keras.ops.convert_to_numpy(value))
-            self._count += 1
-
-    def __del__(self):
-        self._fh.close()
-
-    def arrays(self):
-        """The values as arrays, one at a time."""
-        self._fh.seek(0)
-        for _ in range(self._count):
-            yield np.load(self._fh)
-
-    def assign_to(self, variables) -> None:
-        """Set ``variables`` to the values (zero rows appended where a working set has grown
-        since they were written)."""
-        for v, value in zip(variables, self.arrays(), strict=True):
-            v.assign(padded(value, v.shape))
+def _spilled(model: Network, optimizer) -> Spill:
+    """The weights and the optimizer's variables, spilled (:mod:`milage.spill`;
+    :func:`_unspill` sets them back)."""
+    return Spill([*model.weights, *optimizer.variables])
 
 
-def _spilled(model: Network, optimizer) -> _Spill:
-    """The weights and the optimizer's variables, spilled (:func:`_unspill` sets them back)."""
-    return _Spill([*model.weights, *optimizer.variables])
-
-
-def _unspill(model: Network, optimizer, spill: _Spill) -> None:
+def _unspill(model: Network, optimizer, spill: Spill) -> None:
     spill.assign_to([*model.weights, *optimizer.variables])
 
 
@@ -212,7 +182,7 @@ def _restore(path: Path, model, optimizer, state: _State, fingerprint: str,
     n = len(model.weights)
     _set(model, optimizer, ([z[f"w{i}"] for i in range(n)],
                             [z[f"o{i}"] for i in range(len(optimizer.variables))]))
-    state.best_weights = _Spill(z[f"b{i}"] for i in range(n))
+    state.best_weights = Spill(z[f"b{i}"] for i in range(n))
     for key, value in json.loads(str(z["state"])).items():
         setattr(state, key, value)
     state.history = json.loads(str(z["history"]))
@@ -254,7 +224,7 @@ def _record(model: Network, optimizer, state: _State, loss: float, ve: dict) -> 
                           "learning_rate": _rate(optimizer), "l1_alpha": lam})
     best = score(ve)
     if best > state.best:
-        state.best, state.best_weights = best, _Spill(model.weights)
+        state.best, state.best_weights = best, Spill(model.weights)
     if best > state.mark + (MIN_DELTA if state.point >= 0 else 0.0):
         state.mark, state.wait = best, 0
     else:
@@ -535,7 +505,7 @@ def _polish(network: Network, data: TransData, settings: TrainSettings,
     trained too, 76%). Returns the network and the history, with the polish's epochs
     (stage "polish", numbered on) when kept."""
     before = validation_score(network, _fed(data, working))
-    weights, chosen = network.get_weights(), network.chosen
+    weights, chosen = Spill(network.weights), network.chosen
     kept_set = (working.snps, working.capacity) if working else None
     fixed = replace(settings, learning_rate=chosen["learning_rate"],
                     l1={**settings.l1, "alpha": chosen["l1_alpha"]})
@@ -550,7 +520,7 @@ def _polish(network: Network, data: TransData, settings: TrainSettings,
     _freeze_loadings(network, False)
     _freeze_loadings(polished, False)
     if after < before + POLISH_GAIN:
-        network.set_weights(weights)
+        weights.assign_to(network.weights)
         network.chosen = chosen
         if working:
             working.reset(*kept_set)

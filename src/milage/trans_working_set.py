@@ -24,6 +24,7 @@ import numpy as np
 from keras import ops
 
 from milage.dosages import release
+from milage.spill import padded
 from milage.trans_data import TransData
 from milage.trans_gradient import alpha_gradient_max
 from milage.trans_models import TransModel
@@ -131,12 +132,3 @@ class WorkingSet:
             new.assign(padded(ops.convert_to_numpy(old), new.shape))
         return bigger, grown
 
-
-def padded(value: np.ndarray, shape) -> np.ndarray:
-    """``value`` with zero rows appended up to ``shape``: a weight saved before the set grew
-    (a SNP added since had a zero row then)."""
-    if value.shape == tuple(shape):
-        return value
-    out = np.zeros(shape, dtype=value.dtype)
-    out[:len(value)] = value
-    return out

@@ -1,0 +1,53 @@
+"""Values training returns to (where an undone epoch started, each rate's run in the rate
+search, the best epoch's weights, the weights before a refit or a polish), kept in unnamed
+temporary files rather than in memory.
+
+Why a file: each is read back only when training returns to it, and in memory they would
+be the largest items of the peak (NN at GTEx v8: weights and Adam's moments 5.9 GB, the
+best weights 2 GB, and one of each per rate tried). The file's pages sit in the page
+cache, which the kernel writes out and reclaims as it needs (``TMPDIR`` names where).
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+import keras
+import numpy as np
+
+
+class Spill:
+    """``values`` (variables or arrays) written one at a time to an unnamed temporary file,
+    deleted with this object."""
+
+    def __init__(self, values):
+        self._fh = tempfile.TemporaryFile()
+        self._count = 0
+        for value in values:
+            np.save(self._fh, keras.ops.convert_to_numpy(value))
+            self._count += 1
+
+    def __del__(self):
+        self._fh.close()
+
+    def arrays(self):
+        """The values as arrays, one at a time."""
+        self._fh.seek(0)
+        for _ in range(self._count):
+            yield np.load(self._fh)
+
+    def assign_to(self, variables) -> None:
+        """Set ``variables`` to the values (zero rows appended where a working set has grown
+        since they were written: :func:`padded`)."""
+        for v, value in zip(variables, self.arrays(), strict=True):
+            v.assign(padded(value, v.shape))
+
+
+def padded(value: np.ndarray, shape) -> np.ndarray:
+    """``value`` with zero rows appended up to ``shape``: a weight saved before a working
+    set grew (a SNP added since had a zero row then)."""
+    if value.shape == tuple(shape):
+        return value
+    out = np.zeros(shape, dtype=value.dtype)
+    out[:len(value)] = value
+    return out
