@@ -3,14 +3,13 @@ when the machine cannot hold it.
 
 The estimate is the data already in memory (one-byte genotypes, cis residuals), the
 parameters times the copies training keeps of them (the network's, Adam's two moments,
-the best epoch's, and while ``learning_rate: auto`` searches, a best copy per rate tried)
-and the backend's buffers, and the largest temporaries (a batch's standardised genotypes
-and its batch x tissues x genes tensors, a prediction block). With a working set
-(``trans.train.working_set``) the network holds some SNPs' rows of alpha only
-(``alpha_rows``; :data:`WORKING_ROWS` are planned for before training, and each growth of
-the set is checked again); alpha's rows of every SNP exist before
-training (the initialisation's) and after it (the full network's and the saved model's
-copy), not during it. The copies are measured, not guessed: ``benchmarks/trans_memory.py``
+the gradients) and the backend's buffers, and the largest temporaries (a batch's
+standardised genotypes and its batch x tissues x genes tensors, a prediction block).
+With a working set (``trans.train.working_set``) the network holds some SNPs' rows of
+alpha only (``alpha_rows``; :data:`WORKING_ROWS` are planned for before training, and each
+growth of the set is checked again); alpha's rows of every SNP exist before training (the
+initialisation's) and after it (the full network's and the saved model's copy), not
+during it. The copies are measured, not guessed: ``benchmarks/trans_memory.py``
 trains at shapes where alpha, beta or the backend's buffers dominate and compares its
 peak RSS with this estimate.
 """
@@ -30,13 +29,14 @@ if TYPE_CHECKING:  # trans_data loads Keras; the workflow's resource estimate mu
 
 ROW_BLOCK = 64              # individuals standardised at a time outside training
 
-# parameter bytes training adds to the peak: the network's, Adam's two moments, the best
-# epoch's, the full check's probe, and the backend's buffers that grow with them; while
-# learning_rate auto searches, also the best weights of each rate it tries (RATES: 5).
-# Measured by benchmarks/trans_memory.py at 400 factors and 28 tissues, where the
-# parameters outgrow the backend's own buffers (NN on a working set, 0.23 GB of
-# parameters: the peak is 3.8 GB above the start with a fixed rate, 5.0 GB with the
-# search), and by benchmarks/gtex_scale.py at GTEx v6p (8.9 GB over two epochs and a check)
+# parameter bytes training adds to the peak: the network's, Adam's two moments, the
+# gradients, the full check's probe, and the backend's buffers that grow with them, more
+# of them while learning_rate auto searches (the values training returns to are spilled
+# to files, milage.spill, not held). Measured by benchmarks/trans_memory.py at 400 factors
+# and 28 tissues, where the parameters outgrow the backend's own buffers (NN on a working
+# set, 0.33 GB of parameters: the peak is 3.4 GB above the start with a fixed rate, 4.8 GB
+# with the search: estimate / peak 1.33 and 1.30), and by benchmarks/gtex_scale.py at GTEx
+# v6p (8.0 GB over two epochs and a check) and v8 (19.4 GB)
 PARAM_COPIES = 12           # fixed learning rate
 PARAM_COPIES_SEARCH = 17    # while learning_rate auto tries its rates
 BATCH_TENSORS = 8           # batch x tissues x genes float32 tensors alive in one step
