@@ -1,7 +1,11 @@
+import errno
+import tempfile
+
 import keras
 import numpy as np
 import pytest
 
+from milage.errors import MilageError
 from milage.spill import Spill
 
 
@@ -19,3 +23,17 @@ def test_a_spill_gives_back_its_values_padded_to_a_grown_variable():
     np.testing.assert_array_equal(bias.numpy(), written[1])
     with pytest.raises(ValueError):
         spill.assign_to([grown])
+
+
+def test_a_full_temporary_disk_is_one_error_naming_the_folder_and_the_fix(monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "save", full)
+    with pytest.raises(MilageError) as error:
+        Spill([np.zeros(3)])
+    assert str(error.value) == (
+        "training cannot write the values it may return to (weights and optimizer state) in "
+        f"{tempfile.gettempdir()}: No space left on device. Fix: set TMPDIR to a folder on a "
+        "disk with more free space (GTEx v8, NN: about 60 GB while learning_rate auto "
+        "searches)")

@@ -15,20 +15,32 @@ import tempfile
 import keras
 import numpy as np
 
+from milage.errors import MilageError
+
 
 class Spill:
     """``values`` (variables or arrays) written one at a time to an unnamed temporary file,
     deleted with this object."""
 
+    _fh = None
+
     def __init__(self, values):
-        self._fh = tempfile.TemporaryFile()
         self._count = 0
-        for value in values:
-            np.save(self._fh, keras.ops.convert_to_numpy(value))
-            self._count += 1
+        try:
+            self._fh = tempfile.TemporaryFile()
+            for value in values:
+                np.save(self._fh, keras.ops.convert_to_numpy(value))
+                self._count += 1
+        except OSError as error:
+            raise MilageError(
+                f"training cannot write the values it may return to (weights and optimizer "
+                f"state) in {tempfile.gettempdir()}: {error.strerror}. Fix: set TMPDIR to a "
+                "folder on a disk with more free space (GTEx v8, NN: about 60 GB while "
+                "learning_rate auto searches)") from error
 
     def __del__(self):
-        self._fh.close()
+        if self._fh:
+            self._fh.close()
 
     def arrays(self):
         """The values as arrays, one at a time."""
