@@ -23,11 +23,12 @@ def main(sm):
     network, history = fit_model(sm.wildcards.model, data, windows,
                                  InitSettings(**sm.params.init),
                                  TrainSettings(**sm.params.train), sm.params.checkpoint)
-    TransModel.from_network(network, loadings=dense_loadings(network, data),
+    fed = data.over(network.snps)     # the network's SNPs only
+    TransModel.from_network(network, loadings=dense_loadings(network, fed),
                             **network.chosen).save(sm.output.params, data)
     write_table(history, sm.output.history)
     if "predictions" in sm.output.keys():
-        total = ds.expression - residuals + predict_samples(network, data)  # cis + trans
+        total = ds.expression - residuals + predict_samples(network, fed)  # cis + trans
         write_array(total.astype("float32"), sm.output.predictions)
 
 

@@ -122,8 +122,9 @@ def medium_trained(tmp_path_factory):
         network, _ = fit_model(kind, data, ds.genes[["cis_start", "cis_stop"]].to_numpy(),
                                InitSettings(**{**config["init"], "n_factors": 4}),
                                TrainSettings(**config["train"]))
-        test_ve[kind] = network_ve(network, data, ("test",))["test"]
-        TransModel.from_network(network, loadings=dense_loadings(network, data)).save(
+        fed = data.over(network.snps)
+        test_ve[kind] = network_ve(network, fed, ("test",))["test"]
+        TransModel.from_network(network, loadings=dense_loadings(network, fed)).save(
             d / f"{kind}.npz", data)
         models[kind] = TransModel.load(d / f"{kind}.npz")
     return SimpleNamespace(ds=ds, truth=truth, residuals=data.residuals, models=models,

@@ -19,8 +19,9 @@ from milage.trans_models import MODELS, NN
 
 @pytest.fixture(scope="module")
 def finished_run(tiny_trans, tiny_prepared, tmp_path_factory):
-    """A results folder as the workflow leaves it: cis weights and a trained (random) NN;
-    the expected predictions, cis + trans and cis alone."""
+    """A results folder as the workflow leaves it: cis weights and a trained (random) NN,
+    non-zero alpha on every third SNP (saved: those rows only); the expected predictions,
+    cis + trans and cis alone."""
     ds, data = tiny_trans
     results = tmp_path_factory.mktemp("results")
     fit = cis.fit_genes(ds, np.arange(len(ds.genes)), CisSettings(lambda_=0.05, threads=2))
@@ -31,6 +32,7 @@ def finished_run(tiny_trans, tiny_prepared, tmp_path_factory):
     model = NN({name: 0.05 * rng.standard_normal(v.shape) for name, v in
                 NN.zeros(data.genotypes.shape[1], len(ds.tissues), len(ds.genes), 3)
                 .params.items()})
+    model.params["alpha"][np.arange(len(model.alpha)) % 3 > 0] = 0.0
     (results / "trans" / "nn").mkdir(parents=True)
     model.save(results / "trans" / "nn" / "params.npz", data)
     (results / "prepared").symlink_to(tiny_prepared)

@@ -89,8 +89,9 @@ def trans_prediction(params: str | os.PathLike, x: np.ndarray) -> np.ndarray:
     from keras import ops
 
     model = TransModel.load(params)
-    z = ((x - model.extras["snp_mean"]) / model.extras["snp_sd"]).astype(np.float32)
-    return ops.convert_to_numpy(model.network()(z, training=False))
+    snps = model.snps     # those with a non-zero row of alpha
+    z = ((x[:, snps] - model.extras["snp_mean"][snps]) / model.extras["snp_sd"][snps])
+    return ops.convert_to_numpy(model.network()(z.astype(np.float32), training=False))
 
 
 def predict_expression(prepared: str | os.PathLike, weights: str | os.PathLike,

@@ -9,7 +9,7 @@ no standardised copy of the genotypes, is built.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from keras import ops
@@ -63,6 +63,18 @@ class TransData:
         out -= self._shift[snps]
         return out
 
+    def over(self, snps: np.ndarray | None) -> TransData:
+        """This data over the SNPs ``snps`` (indices) only, or itself for None: what a
+        network of those SNPs' rows of alpha is fed (a trained working set's,
+        ``network.snps``: :func:`milage.trans_train.fit_model`)."""
+        if snps is None:
+            return self
+        genotypes = np.empty((len(self.split), len(snps)), self.genotypes.dtype)
+        gather(self.genotypes, snps, genotypes)
+        labels = {k: np.asarray(v)[snps] if k == "SNP" else v for k, v in self.labels.items()}
+        return replace(self, genotypes=genotypes, snp_mean=self.snp_mean[snps],
+                       snp_sd=self.snp_sd[snps], labels=labels)
+
     def targets(self, rows: np.ndarray):
         """(residuals, mask) of some individuals: batch x tissues x genes (0 where not
         sampled) and batch x tissues (1 where sampled), float32."""
@@ -74,6 +86,19 @@ class TransData:
     def batch(self, rows: np.ndarray):
         """(genotypes, (residuals, mask)) of some individuals, as float32 arrays."""
         return self.standardised(rows), self.targets(rows)
+
+
+GATHER_SNPS = 8      # SNPs read at a time by gather: in a memory-mapped file of
+                     # individuals x SNPs, each maps a page (and up to 15 cached
+                     # neighbours) per individual until released (dosages.release)
+
+
+def gather(genotypes: np.ndarray, snps: np.ndarray, out: np.ndarray) -> None:
+    """Read the columns ``snps`` of ``genotypes`` (individuals x SNPs) into ``out``,
+    ``GATHER_SNPS`` at a time."""
+    for lo in range(0, len(snps), GATHER_SNPS):
+        out[:, lo:lo + GATHER_SNPS] = genotypes[:, snps[lo:lo + GATHER_SNPS]]
+        release(genotypes)
 
 
 MOMENT_SNPS = 2**16   # SNPs per block of the moments' pass (a float64 copy of the block)

@@ -186,7 +186,7 @@ def tested_pairs(model: TransModel, ds: Dataset, residuals: np.ndarray) -> pd.Da
     chrom, pos = ds.snps["chrom"].to_numpy(), ds.snps["pos"].to_numpy()
     rows = []
     for t in range(model.n_factors if len(test) else 0):
-        cand = np.nonzero(model.alpha[:, t])[0]
+        cand = model.snps[np.nonzero(model.alpha[:, t])[0]]
         if len(cand) and not active[t]:
             log.info("%s factor %d: all loadings zero, its %d SNPs are not tested",
                      model.name, t + 1, len(cand))

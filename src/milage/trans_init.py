@@ -150,19 +150,24 @@ def candidate_snps(active_genes: np.ndarray, cis_windows: np.ndarray, n_snps: in
 
 def init_alpha(data: TransData, target: np.ndarray, active: np.ndarray,
                cis_windows: np.ndarray, s: InitSettings):
-    """alpha (SNPs x factors) and a (factors): per factor, LASSO of its target values (one
-    per training individual) on the candidate SNPs (standardised genotypes); with no
-    candidates alpha is zero and a the target mean."""
+    """alpha and a (factors): per factor, LASSO of its target values (one per training
+    individual) on the candidate SNPs (standardised genotypes); with no candidates alpha is
+    zero and a the target mean. Returns (the SNPs with a non-zero row of alpha, those rows,
+    a): every SNP's rows would be 16 GB at GTEx v8 (400 factors), nearly all zero."""
     n_snps = data.genotypes.shape[1]
-    alpha = np.zeros((n_snps, target.shape[1]), dtype=np.float32)   # the network's type
     a = target.mean(axis=0)
+    chosen = {}                  # factor: (its SNPs with a non-zero coefficient, those)
     for t in range(target.shape[1]):
         cand = candidate_snps(np.nonzero(active[:, t])[0], cis_windows, n_snps, s.candidates)
         if len(cand):
             x = data.standardised(data.rows("train"), cand)
             fit = Lasso(alpha=s.alpha_lambda, max_iter=10_000).fit(x, target[:, t])
-            alpha[cand, t], a[t] = fit.coef_, fit.intercept_
-    return alpha, a
+            chosen[t], a[t] = (cand[fit.coef_ != 0], fit.coef_[fit.coef_ != 0]), fit.intercept_
+    snps = np.unique(np.concatenate([np.zeros(0, dtype=int), *(c for c, _ in chosen.values())]))
+    alpha = np.zeros((len(snps), target.shape[1]), dtype=np.float32)   # the network's type
+    for t, (cand, coef) in chosen.items():
+        alpha[np.searchsorted(snps, cand), t] = coef
+    return snps, alpha, a
 
 
 def _start(data: TransData, s: InitSettings):
@@ -181,7 +186,8 @@ def _start(data: TransData, s: InitSettings):
 
 def factor_params(data: TransData, cis_windows: np.ndarray, s: InitSettings, model: str,
                   target: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]):
-    """Initial alpha, a, beta, b of a factor model (ML, NN): PCA scores averaged per
+    """Initial alpha, a, beta, b of a factor model (ML, NN), and the SNPs of alpha's rows
+    (:func:`init_alpha`): PCA scores averaged per
     individual, mapped by ``target`` to the factors and alpha's LASSO target (the model's
     activation decides: standardised for linear factors, logit of [0.1, 0.9] for sigmoid
     ones); beta by the group-LASSO (``beta_lambda``, ``model``'s entry)."""
@@ -189,18 +195,19 @@ def factor_params(data: TransData, cis_windows: np.ndarray, s: InitSettings, mod
     f, goal = target(individual_means(scores, samples.individual, n_train))
     beta, b = init_beta(f, samples, n_tissues,
                         per_model(s.beta_lambda, model, "trans.init.beta_lambda"))
-    alpha, a = init_alpha(data, goal, (beta != 0).any(axis=1).T, cis_windows, s)
-    return {"alpha": alpha, "a": a, "beta": beta, "b": b}
+    snps, alpha, a = init_alpha(data, goal, (beta != 0).any(axis=1).T, cis_windows, s)
+    return {"alpha": alpha, "a": a, "beta": beta, "b": b}, snps
 
 
 def tensor_params(data: TransData, cis_windows: np.ndarray, s: InitSettings):
-    """Initial alpha, a, V, W, d of the tensor model (TM): masked rank-1 factorisations of
+    """Initial alpha, a, V, W, d of the tensor model (TM), and the SNPs of alpha's rows:
+    masked rank-1 factorisations of
     the PCA scores for F and W, LASSO for V, then alpha as for the factor models."""
     samples, scores, n_train, n_tissues = _start(data, s)
     f, w = rank1_factors(scores, samples, n_train, n_tissues, s.als_iterations)
     v, d = init_v(f, w, samples, s.v_lambda)
-    alpha, a = init_alpha(data, f, v != 0, cis_windows, s)
-    return {"alpha": alpha, "a": a, "V": v, "W": w, "d": d}
+    snps, alpha, a = init_alpha(data, f, v != 0, cis_windows, s)
+    return {"alpha": alpha, "a": a, "V": v, "W": w, "d": d}, snps
 
 
 def standardised(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -7,9 +7,9 @@ the gradients) and the backend's buffers, and the largest temporaries (a batch's
 standardised genotypes and its batch x tissues x genes tensors, a prediction block).
 With a working set (``trans.train.working_set``) the network holds some SNPs' rows of
 alpha only (``alpha_rows``; :data:`WORKING_ROWS` are planned for before training, and each
-growth of the set is checked again); alpha's rows of every SNP exist before training (the
-initialisation's) and after it (the full network's and the saved model's copy), not
-during it. The copies are measured, not guessed: ``benchmarks/trans_memory.py``
+growth of the set is checked again); no array of every SNP's rows of alpha exists before,
+during or after it (the initialisation and the saved model hold the non-zero rows). The
+copies are measured, not guessed: ``benchmarks/trans_memory.py``
 trains at shapes where alpha, beta or the backend's buffers dominate and compares its
 peak RSS with this estimate.
 """
@@ -42,7 +42,6 @@ PARAM_COPIES_SEARCH = 17    # while learning_rate auto tries its rates
 BATCH_TENSORS = 8           # batch x tissues x genes float32 tensors alive in one step
 OVERHEAD = 1.5e9            # Python, TensorFlow and the libraries (bytes; measured 1.0-1.7)
 WORKING_ROWS = 2**16        # alpha rows a working set is planned for before training
-ENDING_COPIES = 4           # a working set's parameters alive as its full network is built
 
 
 def parameter_bytes(kind: str, n_snps: int, n_tissues: int, n_genes: int,
@@ -82,10 +81,7 @@ def shape_bytes(kind: str, n_snps: int, n_tissues: int, n_genes: int, n_train: i
     cells = n_tissues * n_genes
     temporaries = 4 * max(batch * (rows + BATCH_TENSORS * cells),
                           ROW_BLOCK * (n_snps + cells))
-    held = copies * params
-    if s.working_set:   # after training: the full network's alpha and the saved copy of it
-        held = max(held, 2 * 4 * n_snps * n_factors + ENDING_COPIES * params)
-    return int(data_bytes + held + temporaries + OVERHEAD)
+    return int(data_bytes + copies * params + temporaries + OVERHEAD)
 
 
 def machine_bytes() -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pandas as pd
 
 from milage.errors import MilageError
 from milage.files import atomic_output
@@ -45,7 +46,10 @@ class TransModel:
     :meth:`initialise`, and say what their loadings are.
 
     ``extras`` holds the arrays saved beside the parameters (the SNP moments of the
-    training genotypes, the dense least-squares loadings).
+    training genotypes, the dense least-squares loadings). ``snps`` are the SNPs (indices
+    into the training genotypes) whose rows alpha holds, default every SNP: a saved model
+    keeps the non-zero rows only (GTEx v8: 10 M SNPs x 400 factors would be 16 GB, all but
+    a few hundred rows zero).
     """
 
     name = ""
@@ -57,13 +61,19 @@ class TransModel:
     alpha_path_start = 4.0**-2      # alpha's auto penalty path starts at this x lambda_max
 
     def __init__(self, params: dict[str, np.ndarray],
-                 extras: dict[str, np.ndarray] | None = None) -> None:
+                 extras: dict[str, np.ndarray] | None = None,
+                 snps: np.ndarray | None = None) -> None:
         missing = [name for name in self.axes if name not in params]
         if missing:
             raise MilageError(f"{self.name} model: parameter(s) {missing} missing. Fix: "
                               "rerun the trans_train rule that wrote it")
         self.params = {name: np.asarray(params[name]) for name in self.axes}
         self.extras = dict(extras or {})
+        rows = len(self.params["alpha"])
+        self.snps = np.arange(rows) if snps is None else np.asarray(snps, dtype=np.int64)
+        if len(self.snps) != rows:
+            raise MilageError(f"{self.name} model: {len(self.snps)} SNPs for {rows} rows of "
+                              "alpha. Fix: rerun the trans_train rule that wrote it")
 
     # ---------------------------------------------------------------- shape and parts
     @property
@@ -80,9 +90,17 @@ class TransModel:
 
     @property
     def alpha(self) -> np.ndarray:
-        """The SNPs' weights on the factors (SNPs x factors): non-zero rows are the model's
-        trans-eQTLs."""
+        """The weights of the model's SNPs (``snps``) on the factors (SNPs x factors):
+        non-zero rows are the model's trans-eQTLs."""
         return self.params["alpha"]
+
+    def rows(self, snps: np.ndarray) -> np.ndarray:
+        """alpha's rows of ``snps`` (indices into the training genotypes; zero for a SNP the
+        model holds no row of, and for -1)."""
+        where = pd.Index(self.snps).get_indexer(snps)
+        out = np.zeros((len(where), self.n_factors), dtype=self.alpha.dtype)
+        out[where >= 0] = self.alpha[where[where >= 0]]
+        return out
 
     @classmethod
     def zeros(cls, n_snps: int, n_tissues: int, n_genes: int, n_factors: int) -> TransModel:
@@ -98,46 +116,57 @@ class TransModel:
         raise NotImplementedError
 
     # ---------------------------------------------------------------- network
-    def network(self):
-        """The Keras network of this model, its variables set to the parameters."""
+    def network(self, snps: np.ndarray | None = None):
+        """The Keras network of this model, its variables set to the parameters; its input
+        is the genotypes of ``snps`` (default: the model's own, ``snps``; see :meth:`rows`)."""
         from milage import trans_network
 
+        params = self.params if snps is None else {**self.params, "alpha": self.rows(snps)}
         d = self.dims
         net = getattr(trans_network, self.network_class)(
-            d["SNP"], d["tissue"], d["gene"], d["factor"], activation=self.activation,
-            penalised=self.penalised, name=self.name)
+            len(params["alpha"]), d["tissue"], d["gene"], d["factor"],
+            activation=self.activation, penalised=self.penalised, name=self.name)
         for v in net.weights:
-            v.assign(np.asarray(self.params[v.name], dtype="float32"))
+            v.assign(np.asarray(params[v.name], dtype="float32"))
         return net
 
     @staticmethod
     def from_network(network, **extras) -> TransModel:
-        """The model of a (trained) network, with ``extras`` to save beside it."""
+        """The model of a (trained) network, with ``extras`` to save beside it; its SNPs are
+        the network's ``snps`` (:func:`milage.trans_train.fit_model`), or every SNP."""
         from keras import ops
 
         return model_class(network.name)({v.name: ops.convert_to_numpy(v)
-                                          for v in network.weights}, extras)
+                                          for v in network.weights}, extras,
+                                         getattr(network, "snps", None))
 
     # ---------------------------------------------------------------- on disk
     def save(self, path: str | os.PathLike, data) -> None:
         """The parameters by name, the model's name, the SNP moments of ``data`` (a
         :class:`milage.trans_data.TransData`) and the extras, as .npz. Stops
         (:mod:`milage.guards`) before writing a parameter that is non-finite or absurd."""
+        labels = {**data.labels, "SNP": np.asarray(data.labels["SNP"])[self.snps]} \
+            if "SNP" in data.labels else data.labels
         for name, values in self.params.items():
             check_array(values, f"{self.name} parameter {name}", self.axes[name],
-                        data.labels, PARAMS_FIX)
-        arrays = {**self.params, "kind": np.array(self.name), "snp_mean": data.snp_mean,
+                        labels, PARAMS_FIX)
+        kept = np.any(self.alpha != 0, axis=1)
+        arrays = {**self.params, "alpha": self.alpha[kept], "alpha_snps": self.snps[kept],
+                  "kind": np.array(self.name), "snp_mean": data.snp_mean,
                   "snp_sd": data.snp_sd, **{k: np.asarray(v) for k, v in self.extras.items()}}
         with atomic_output(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
 
     @staticmethod
     def load(path: str | os.PathLike) -> TransModel:
-        """The model :meth:`save` wrote (of the class its name is registered as)."""
+        """The model :meth:`save` wrote (of the class its name is registered as); one saved
+        before alpha's zero rows were dropped holds every SNP's."""
         with np.load(path, allow_pickle=False) as saved:
             arrays = dict(saved)
         cls = model_class(str(arrays.pop("kind")))
-        return cls({name: arrays.pop(name) for name in cls.axes if name in arrays}, arrays)
+        snps = arrays.pop("alpha_snps", None)
+        return cls({name: arrays.pop(name) for name in cls.axes if name in arrays}, arrays,
+                   snps)
 
     # ---------------------------------------------------------------- what is asked of it
     def loadings(self) -> np.ndarray:
@@ -194,8 +223,9 @@ class FactorModel(TransModel):
     def initialise(cls, data, cis_windows, settings) -> TransModel:
         from milage import trans_init
 
-        return cls(trans_init.factor_params(data, cis_windows, settings, cls.name,
-                                            getattr(trans_init, cls.start)))
+        params, snps = trans_init.factor_params(data, cis_windows, settings, cls.name,
+                                                getattr(trans_init, cls.start))
+        return cls(params, snps=snps)
 
     def loadings(self) -> np.ndarray:
         return self.params["beta"]
@@ -246,7 +276,8 @@ class TM(TransModel):
     def initialise(cls, data, cis_windows, settings) -> TransModel:
         from milage import trans_init
 
-        return cls(trans_init.tensor_params(data, cis_windows, settings))
+        params, snps = trans_init.tensor_params(data, cis_windows, settings)
+        return cls(params, snps=snps)
 
     def loadings(self) -> np.ndarray:
         return np.einsum("jt,kt->tkj", self.params["V"], self.params["W"])

@@ -477,21 +477,26 @@ def fit_model(kind: str, data: TransData, cis_windows: np.ndarray, init_settings
     train its network (on a working set of SNPs with ``settings.working_set``); then, for
     a model whose loadings are refitted given its factors, refit them and polish
     (:func:`_polish`). Stops first when the machine cannot hold the training
-    (:func:`milage.trans_memory.check_memory`). Returns the trained network (over every
-    SNP) and the history (``splits``: see :func:`train`; ``stage`` train or polish)."""
+    (:func:`milage.trans_memory.check_memory`). Returns the trained network and the
+    history (``splits``: see :func:`train`; ``stage`` train or polish). The network's
+    ``snps`` are the SNPs of its alpha rows, what it is fed (``data.over(network.snps)``):
+    None, every SNP, for dense training; a working set's SNPs."""
     cls = model_class(kind)
     need = check_memory(kind, data, init_settings.n_factors, settings)
     log.info("%s: training needs about %.2f GB (estimate)", kind, need / 1e9)
     model = cls.initialise(data, cis_windows, init_settings)
     working = WorkingSet.of(model, data) if settings.working_set else None
-    network = working.network(model) if working else model.network()
-    del model   # its alpha, every SNP's row, is not held through training
+    network = working.network(model) if working else \
+        model.network(np.arange(data.genotypes.shape[1]))
     network, history = train(network, data, settings, checkpoint, splits, working)
     history = history.assign(stage="train")
     if settings.refit_lambdas and cls.refits_loadings:
         refit_beta(network, _fed(data, working), settings.refit_lambdas)
         network, history = _polish(network, data, settings, history, splits, working)
-    return (working.full_network(network) if working else network), history
+    if working:
+        return working.trained(network), history
+    network.snps = None
+    return network, history
 
 
 def _polish(network: Network, data: TransData, settings: TrainSettings,

@@ -23,9 +23,8 @@ from dataclasses import replace
 import numpy as np
 from keras import ops
 
-from milage.dosages import release
 from milage.spill import padded
-from milage.trans_data import TransData
+from milage.trans_data import TransData, gather
 from milage.trans_gradient import alpha_gradient_max
 from milage.trans_models import TransModel
 from milage.trans_network import Network
@@ -34,9 +33,6 @@ log = logging.getLogger(__name__)
 
 MIN_CAPACITY = 256   # alpha rows of the smallest working-set network
 MIN_ADD = 256        # violators a check may add besides doubling the set
-GATHER_SNPS = 8      # SNPs read at a time into the set: in a memory-mapped file of
-                     # individuals x SNPs, each maps a page (and up to 15 cached
-                     # neighbours) per individual until released (dosages.release)
 
 
 class WorkingSet:
@@ -56,10 +52,7 @@ class WorkingSet:
         genotypes = np.zeros((len(self.full.split), self.capacity), self.full.genotypes.dtype)
         if kept:
             genotypes[:, :kept] = self.view.genotypes[:, :kept]
-        for lo in range(kept, len(self.snps), GATHER_SNPS):
-            hi = min(lo + GATHER_SNPS, len(self.snps))
-            genotypes[:, lo:hi] = self.full.genotypes[:, self.snps[lo:hi]]
-            release(self.full.genotypes)
+        gather(self.full.genotypes, self.snps[kept:], genotypes[:, kept:len(self.snps)])
         labels = {**self.full.labels, "SNP": np.concatenate(
             [self.full.labels["SNP"][self.snps], np.full(pad, "")])}
         return replace(self.full, genotypes=genotypes,
@@ -70,22 +63,20 @@ class WorkingSet:
     @classmethod
     def of(cls, model: TransModel, data: TransData) -> WorkingSet:
         """The set of an initialised model: the SNPs with a non-zero row of alpha."""
-        return cls(data, np.nonzero(np.abs(model.params["alpha"]).sum(axis=1))[0])
+        return cls(data, model.snps[np.any(model.alpha != 0, axis=1)])
 
     def network(self, model: TransModel) -> Network:
         """``model``'s network with alpha's rows of this set (zero in the free slots)."""
-        alpha = np.zeros((self.capacity, model.n_factors), dtype=np.float32)
-        alpha[:len(self.snps)] = model.params["alpha"][self.snps]
-        return type(model)({**model.params, "alpha": alpha}).network()
+        free = np.full(self.capacity - len(self.snps), -1)
+        return model.network(np.concatenate([self.snps, free]))
 
-    def full_network(self, network: Network) -> Network:
-        """The network over every SNP of ``full``: its alpha rows scattered back."""
+    def trained(self, network: Network) -> Network:
+        """The trained ``network`` over the set's SNPs only, ``snps`` naming them (the free
+        slots dropped; no row of every SNP is built: 16 GB at GTEx v8)."""
         model = TransModel.from_network(network)
-        alpha = np.zeros((self.full.genotypes.shape[1], model.n_factors), dtype=np.float32)
-        alpha[self.snps] = model.params["alpha"][:len(self.snps)]
-        full = type(model)({**model.params, "alpha": alpha}).network()
-        full.chosen = getattr(network, "chosen", {})
-        return full
+        out = type(model)({**model.params, "alpha": model.alpha[:len(self.snps)]}).network()
+        out.snps, out.chosen = self.snps, getattr(network, "chosen", {})
+        return out
 
     def violators(self, network: Network, batches: list[np.ndarray],
                   penalty: float) -> np.ndarray:
