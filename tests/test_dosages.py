@@ -1,13 +1,18 @@
 """The one-byte dosage encoding: round trip, the float32 files of before, bad files and
 dosages outside [0, 2]."""
 
+import errno
+import re
+import tempfile
+
 import numpy as np
 import pandas as pd
 import pytest
 from test_genotypes import DS, GT, run, write_vcf
 
+from milage import dataset
 from milage.dosages import STEP, DosageMatrix, decode, encode
-from milage.errors import InputError
+from milage.errors import InputError, MilageError
 from milage.predict import read_model_snps
 
 
@@ -63,6 +68,28 @@ def test_trans_data_keep_the_codes_and_standardise_a_block_at_a_time(tiny_trans)
     cols = np.array([3, 1])
     np.testing.assert_allclose(data.standardised(rows, cols),
                                ((dosages[rows] - mean) / sd)[:, cols], rtol=1e-5, atol=1e-5)
+
+
+def test_the_trans_models_genotypes_are_a_memory_map_of_the_codes(tiny_trans, monkeypatch):
+    """The individuals x SNPs copy of the codes is memory-mapped from a temporary file
+    (GTEx v8: 8.4 GB), written a block of SNPs at a time; a disk too full for it is one
+    error naming TMPDIR."""
+    ds, _ = tiny_trans
+    monkeypatch.setattr(dataset, "TRANSPOSE_SNPS", 7)
+    rows = np.array([4, 0, 2])
+    codes, units = ds.genotype_codes(rows)
+    assert isinstance(codes, np.memmap) and units == 100
+    np.testing.assert_array_equal(codes, ds.dosages.codes[:, rows].T)
+
+    def full(fd, offset, size):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(dataset.os, "posix_fallocate", full)
+    with pytest.raises(MilageError, match=(
+            rf"^the trans models' copy of the genotypes \(0\.0 GB\) does not fit in "
+            rf"{re.escape(tempfile.gettempdir())}: No space left on device\. Fix: set TMPDIR "
+            r"to a folder on a disk with more free space$")):
+        ds.genotype_codes(rows)
 
 
 def test_new_genotypes_are_rounded_as_ingest_stores_them_and_checked(tmp_path):

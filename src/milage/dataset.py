@@ -16,13 +16,15 @@ Layout of ``results/{dataset}/prepared/`` (documented in config/README.md):
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from milage.dosages import DosageMatrix, decode
+from milage.dosages import DosageMatrix, decode, release
+from milage.errors import MilageError
 from milage.expression import Expression
 from milage.files import read_table, write_array, write_table
 
@@ -71,10 +73,42 @@ class Dataset:
         return out
 
     def genotype_codes(self, individuals: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-        """The stored values as individuals x SNPs (in memory, one byte each), rows as in
-        :meth:`genotypes`, and the units per dosage (:func:`milage.dosages.decode`)."""
+        """The stored values as individuals x SNPs (one byte each), rows as in
+        :meth:`genotypes`, and the units per dosage (:func:`milage.dosages.decode`).
+        Memory-mapped from an unnamed temporary file (``TMPDIR``) written ``TRANSPOSE_SNPS``
+        at a time. Why not in memory: at GTEx v8 that copy is 8.4 GB for the whole trans
+        job, while training reads a working set's columns once and its full checks stream
+        the SNPs, releasing their pages (:func:`milage.dosages.release`)."""
         rows = self.individuals["geno_col"].to_numpy() if individuals is None else individuals
-        return np.ascontiguousarray(self.dosages.codes[:, rows].T), self.dosages.units
+        codes = self.dosages.codes
+        shape = (len(rows), len(codes))
+        if not np.prod(shape):
+            return np.zeros(shape, codes.dtype), self.dosages.units
+        out = np.memmap(_temporary(np.prod(shape) * codes.itemsize), codes.dtype, "r+",
+                        shape=shape)
+        for lo in range(0, shape[1], TRANSPOSE_SNPS):
+            out[:, lo:lo + TRANSPOSE_SNPS] = np.take(codes[lo:lo + TRANSPOSE_SNPS], rows, 1).T
+            release(out)
+            release(codes)
+        return out, self.dosages.units
+
+
+TRANSPOSE_SNPS = 2**14   # SNPs turned into individuals x SNPs at a time
+
+
+def _temporary(size: int):
+    """An unnamed temporary file of ``size`` bytes, its blocks allocated (so that a full disk
+    is an error here, not a crash when a page of a memory map of it is written)."""
+    fh = tempfile.TemporaryFile()
+    try:
+        os.posix_fallocate(fh.fileno(), 0, size)
+    except OSError as error:
+        fh.close()
+        raise MilageError(
+            f"the trans models' copy of the genotypes ({size / 1e9:.1f} GB) does not fit in "
+            f"{tempfile.gettempdir()}: {error.strerror}. Fix: set TMPDIR to a folder on a "
+            "disk with more free space") from error
+    return fh
 
 
 def load_dataset(prepared: str | os.PathLike) -> Dataset:
