@@ -1,21 +1,28 @@
 import errno
+import io
 import tempfile
 
 import keras
 import numpy as np
 import pytest
 
+from milage import spill as spill_module
 from milage.errors import MilageError
 from milage.spill import Spill
 
 
-def test_a_spill_gives_back_its_values_padded_to_a_grown_variable():
-    """What was written comes back exactly, with zero rows appended where the variable has
-    grown since (a working set's alpha), and only onto as many variables as were written."""
+def test_a_spill_gives_back_its_values_padded_to_a_grown_variable(monkeypatch):
+    """What was written, a few rows at a time, comes back exactly, with zero rows appended
+    where the variable has grown since (a working set's alpha), and only onto as many
+    variables as were written."""
+    monkeypatch.setattr(spill_module, "CHUNK_BYTES", 12)    # alpha: one row at a time
     alpha = keras.Variable(np.arange(6, dtype="float32").reshape(3, 2) / 7)
     bias = keras.Variable(np.linspace(-1, 1, 4, dtype="float32"))
     written = [alpha.numpy(), bias.numpy()]
+    steps = keras.Variable(np.int64(3))
     spill = Spill([alpha, bias])
+    assert [(a.dtype, a.shape, a.tolist()) for a in Spill([steps, np.zeros((0, 2))]).arrays()
+            ] == [(np.int64, (), 3), (np.float64, (0, 2), [])]
     bias.assign(np.zeros(4, "float32"))
     grown = keras.Variable(np.full((5, 2), 9, "float32"))
     spill.assign_to([grown, bias])
@@ -26,10 +33,11 @@ def test_a_spill_gives_back_its_values_padded_to_a_grown_variable():
 
 
 def test_a_full_temporary_disk_is_one_error_naming_the_folder_and_the_fix(monkeypatch):
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    class Full(io.BytesIO):
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(np, "save", full)
+    monkeypatch.setattr(tempfile, "TemporaryFile", Full)
     with pytest.raises(MilageError) as error:
         Spill([np.zeros(3)])
     assert str(error.value) == (
