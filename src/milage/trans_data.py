@@ -17,7 +17,6 @@ from keras import ops
 from milage.dataset import Dataset
 from milage.dosages import release
 from milage.evaluate import SPLITS, split_sst
-from milage.trans_memory import ROW_BLOCK
 
 
 @dataclass
@@ -131,16 +130,17 @@ def trans_data(ds: Dataset, residuals: np.ndarray) -> TransData:
                      split_sst(ds), labels, units)
 
 
-PREDICT_BATCH_VALUES = 2**23   # predicted values per batch, at least ROW_BLOCK individuals
+PREDICT_BATCH_VALUES = 2**23   # predicted values per batch (at least one individual's)
 
 
 def _predicted(model, data: TransData, rows: np.ndarray, batch_size: int | None = None):
     """Yield (sample rows, their predictions: samples x genes) of a network for the sampled
-    tissues of individuals ``rows``, batched over individuals (``batch_size``; default:
-    ``ROW_BLOCK``, or more while a batch stays within ``PREDICT_BATCH_VALUES`` predicted
-    values, so small models are not called per row)."""
+    tissues of individuals ``rows``, batched over individuals (``batch_size``; default: as
+    many as keep a batch within ``PREDICT_BATCH_VALUES`` predicted values, so small models
+    are not called per row and large ones hold no large batch: at GTEx v8 an individual
+    has 1.2 M values, and 64 of them were 0.3 GB, copied as their errors are summed)."""
     n_cells = data.sample_of.shape[1] * data.residuals.shape[1]      # tissues x genes
-    batch_size = batch_size or max(ROW_BLOCK, PREDICT_BATCH_VALUES // n_cells)
+    batch_size = batch_size or max(1, PREDICT_BATCH_VALUES // n_cells)
     for start in range(0, len(rows), batch_size):
         batch = rows[start:start + batch_size]
         pred = ops.convert_to_numpy(model(data.standardised(batch), training=False))

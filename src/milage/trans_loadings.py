@@ -15,8 +15,9 @@ import numpy as np
 
 from milage.guards import check_array
 from milage.spill import Spill
-from milage.trans_data import ROW_BLOCK, TransData, validation_score
+from milage.trans_data import TransData, validation_score
 from milage.trans_init import TrainSamples, init_beta, training_samples
+from milage.trans_memory import ROW_BLOCK
 from milage.trans_models import PARAMS_FIX
 from milage.trans_network import Network
 
