@@ -8,10 +8,12 @@ tissue) samples are missing, the working set holds ``--snps`` SNPs. Prints one J
 per shape and trainer: shape, trainer, peak_rss_gb, epoch_s (the last of ``--epochs``,
 2 by default: the first also compiles the training step and the prediction),
 full_check_s, working_set_snps.
-peak_rss_gb is the process's peak resident memory (ru_maxrss): anonymous memory plus the
+peak_rss_gb is the process's peak resident memory (ru_maxrss, in GB of 10^9 bytes; before
+2026-12-02 this printed GiB, 7% less): anonymous memory plus the
 pages of the genotype file mapped at the time (milage unmaps those after each block it
 reads, :func:`milage.dosages.release`); the epoch's way back and the best weights are in
-a temporary file's page cache, not in it (:mod:`milage.spill`).
+a temporary file's page cache, not in it (:mod:`milage.spill`). estimate_gb is what the
+stop before training (:func:`milage.trans_memory.training_bytes`) counts for it.
 
     python benchmarks/gtex_scale.py [--shapes 10pct,v6p] [--model nn] [--snps 2000]
         [--dense 10pct] [--epochs 2] [--dir /tmp/gtex_scale]
@@ -23,6 +25,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +76,7 @@ def run(name: str, trainer: str, model: str, n_snps: int, epochs: int,
     from milage import trans_train
     from milage.settings import TrainSettings
     from milage.trans_gradient import alpha_gradient_max
+    from milage.trans_memory import training_bytes
     from milage.trans_models import model_class
     from milage.trans_network import make_optimizer
     from milage.trans_working_set import WorkingSet
@@ -117,11 +121,13 @@ def run(name: str, trainer: str, model: str, n_snps: int, epochs: int,
     else:
         alpha_gradient_max(network, data, batches)
     check_s = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    estimate = training_bytes(model, data, shape["T"], replace(s, working_set=bool(working)),
+                              working.capacity if working else None)
     return {"shape": name, **shape, "model": model, "trainer": trainer, "epochs": epochs,
             "working_set_snps": n_snps if working else shape["S"],
             "epoch_s": round(epoch_s, 2), "full_check_s": round(check_s, 2),
-            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-                                 2)}
+            "peak_rss_gb": round(peak / 1e9, 2), "estimate_gb": round(estimate / 1e9, 2)}
 
 
 def main() -> None:

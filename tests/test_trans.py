@@ -147,26 +147,25 @@ def test_a_model_too_big_for_the_machine_stops_before_training(tiny_trans):
 
 
 GTEX = {"v6p": dict(n_snps=2_445_192, n_tissues=28, n_genes=19_425, n_train=337,
-                   data_bytes=449 * 2_445_192 + 2 * 4 * 6_286 * 19_425),
+                   data_bytes=2 * 4 * 6_286 * 19_425),     # genotypes: memory-mapped
         "v8": dict(n_snps=10_000_000, n_tissues=49, n_genes=25_000, n_train=628,
-                   data_bytes=838 * 10_000_000 + 2 * 4 * 20_531 * 25_000)}
+                   data_bytes=2 * 4 * 20_531 * 25_000)}
 
 
-@pytest.mark.parametrize(("shape", "working_set", "rate", "fits"), [
-    ("v6p", True, 0.001, True), ("v6p", True, "auto", True), ("v6p", False, 0.001, False),
-    ("v8", True, 0.001, False)])
-def test_the_estimate_admits_a_working_set_at_v6p_on_24_gb(shape, working_set, rate, fits):
+@pytest.mark.parametrize(("shape", "working_set", "rate", "floor", "fits"), [
+    ("v6p", True, 0.001, 8.9e9, True), ("v6p", True, "auto", 8.9e9, True),
+    ("v6p", False, 0.001, 0, False), ("v8", True, 0.001, 19.1e9, True),
+    ("v8", True, "auto", 19.1e9, False)])
+def test_the_estimate_admits_a_working_set_at_gtex_size_on_24_gb(shape, working_set, rate,
+                                                                 floor, fits):
     """The NN at GTEx shapes (400 factors) on a 24 GiB machine: a working set fits at v6p
-    and covers its measured peak (benchmarks/gtex_scale.py with 2,000 SNPs and a fixed
-    rate: 8.0 GB, and 8.9 GB before the best weights were spilled, the floor kept here);
-    dense training does not fit, nor does v8 (41.7 GB: its parameter copies are counted
-    as measured at small shapes, 12 of beta's 2 GB, while gtex_scale.py measured 19.4 GB
-    in all)."""
+    and at v8 with a fixed rate, and covers the peak benchmarks/gtex_scale.py measured
+    (2,000 SNPs, fixed rate) by 10% at least: v6p 6.9 GB (8.9 GB before the best weights
+    were spilled, the floor kept here), v8 17.3 GB; dense training does not fit, nor does
+    v8's rate search."""
     s = TrainSettings(learning_rate=rate, working_set=working_set)
     need = trans_memory.shape_bytes("nn", **GTEX[shape], n_factors=400, s=s)
-    assert (need <= 24 * 2**30) == fits
-    if shape == "v6p" and working_set:
-        assert need >= 8.9e9
+    assert (need <= 24 * 2**30) == fits and need >= floor
 
 
 def test_a_growing_working_set_is_checked_again(tiny_trans, monkeypatch):

@@ -20,6 +20,8 @@ import math
 import os
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from milage.errors import MilageError
 from milage.settings import AUTO, TrainSettings
 from milage.trans_models import model_class
@@ -32,15 +34,18 @@ ROW_BLOCK = 64              # individuals standardised at a time outside trainin
 # parameter bytes training adds to the peak: the network's, Adam's two moments, the
 # gradients, the full check's probe, and the backend's buffers that grow with them, more
 # of them while learning_rate auto searches (the values training returns to are spilled
-# to files, milage.spill, not held). Measured by benchmarks/trans_memory.py at 400 factors
-# and 28 tissues, where the parameters outgrow the backend's own buffers (NN on a working
-# set, 0.33 GB of parameters: the peak is 3.4 GB above the start with a fixed rate, 4.8 GB
-# with the search: estimate / peak 1.33 and 1.30), and by benchmarks/gtex_scale.py at GTEx
-# v6p (8.0 GB over two epochs and a check) and v8 (19.4 GB)
-PARAM_COPIES = 12           # fixed learning rate
-PARAM_COPIES_SEARCH = 17    # while learning_rate auto tries its rates
+# to files, milage.spill, not held). Fitted to the largest measured shapes, with the
+# buffers that do not grow with the parameters in OVERHEAD; estimate / measured peak:
+# GTEx v8 1.25 (NN, working set, fixed rate, 2 GB of parameters: 17.3 GB measured by
+# benchmarks/gtex_scale.py), 400 factors on 200,000 SNPs 1.18 (auto) and 1.19 (fixed;
+# 0.33 GB of parameters, where the backend's buffers weigh more) and 1.5-2.3 at smaller
+# shapes (benchmarks/trans_memory.py). 12 and 17 copies with 1.5 GB of overhead, fitted to
+# the small shapes, counted v8 at 42 GB
+PARAM_COPIES = 7            # fixed learning rate
+PARAM_COPIES_SEARCH = 11    # while learning_rate auto tries its rates
 BATCH_TENSORS = 8           # batch x tissues x genes float32 tensors alive in one step
-OVERHEAD = 1.5e9            # Python, TensorFlow and the libraries (bytes; measured 1.0-1.7)
+OVERHEAD = 2.5e9            # Python, TensorFlow, the libraries (measured 1.0-1.7 GB) and the
+                            # backend's buffers that do not grow with the parameters
 WORKING_ROWS = 2**16        # alpha rows a working set is planned for before training
 
 
@@ -56,9 +61,11 @@ def training_bytes(kind: str, data: TransData, n_factors: int, s: TrainSettings,
                    alpha_rows: int | None = None) -> int:
     """Estimated peak bytes of training ``kind`` on ``data`` (``alpha_rows``: see
     :func:`shape_bytes`)."""
+    mapped = isinstance(data.genotypes, np.memmap)   # pages the kernel reclaims as it needs
     return shape_bytes(kind, n_snps=data.genotypes.shape[1], n_tissues=data.sample_of.shape[1],
                        n_genes=data.residuals.shape[1], n_train=len(data.rows("train")),
-                       data_bytes=data.genotypes.nbytes + 2 * data.residuals.nbytes,
+                       data_bytes=(0 if mapped else data.genotypes.nbytes)
+                       + 2 * data.residuals.nbytes,
                        n_factors=n_factors, s=s, alpha_rows=alpha_rows)
 
 
@@ -72,15 +79,15 @@ def shape_bytes(kind: str, n_snps: int, n_tissues: int, n_genes: int, n_train: i
                 data_bytes: int, n_factors: int, s: TrainSettings,
                 alpha_rows: int | None = None) -> int:
     """Estimated peak bytes of training ``kind`` at a shape, with ``data_bytes`` the
-    genotypes' bytes plus twice the residuals' (what :func:`training_bytes` counts) and,
-    with a working set, ``alpha_rows`` rows of alpha in the network (:func:`network_rows`)."""
+    genotypes' bytes held in memory plus twice the residuals' (what :func:`training_bytes`
+    counts) and, with a working set, ``alpha_rows`` rows of alpha in the network
+    (:func:`network_rows`), which is fed those SNPs' genotypes only."""
     rows = network_rows(n_snps, s, alpha_rows)
     params = parameter_bytes(kind, rows, n_tissues, n_genes, n_factors)
     copies = PARAM_COPIES_SEARCH if s.for_model(kind).learning_rate == AUTO else PARAM_COPIES
     batch = s.batch_size or n_train
     cells = n_tissues * n_genes
-    temporaries = 4 * max(batch * (rows + BATCH_TENSORS * cells),
-                          ROW_BLOCK * (n_snps + cells))
+    temporaries = 4 * max(batch * (rows + BATCH_TENSORS * cells), ROW_BLOCK * (rows + cells))
     return int(data_bytes + copies * params + temporaries + OVERHEAD)
 
 
