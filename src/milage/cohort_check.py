@@ -135,7 +135,7 @@ def check_cohort(directory: Path, config: dict, tissues: pd.DataFrame) -> dict:
     for kind in config["trans"]["models"]:
         network, history = fit_model(kind, data, windows, InitSettings.from_config(config),
                                      TrainSettings.from_config(config))
-        out[kind] = network_ve(network, data, ("test",))["test"]
+        out[kind] = network_ve(network, data.over(network.snps), ("test",))["test"]
         # within a stage: between stages the best weights are restored, no epoch is run
         out[f"{kind}_drop"] = float(-history.groupby("stage")["ve_train"].diff().min())
         out[f"{kind}_epochs"] = int(history["epoch"].max())
