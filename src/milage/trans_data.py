@@ -62,17 +62,27 @@ class TransData:
         out -= self._shift[snps]
         return out
 
-    def over(self, snps: np.ndarray | None) -> TransData:
+    def over(self, snps: np.ndarray | None, known: np.ndarray | None = None) -> TransData:
         """This data over the SNPs ``snps`` (indices) only, or itself for None: what a
         network of those SNPs' rows of alpha is fed (a trained working set's,
-        ``network.snps``: :func:`milage.trans_train.fit_model`)."""
+        ``network.snps``: :func:`milage.trans_train.fit_model`). Trailing -1s are free
+        slots: zero genotypes, mean 0, SD 1, no label. The genotypes of the first SNPs may
+        be given as ``known`` (individuals x some), which are then not read again."""
         if snps is None:
             return self
-        genotypes = np.empty((len(self.split), len(snps)), self.genotypes.dtype)
-        gather(self.genotypes, snps, genotypes)
-        labels = {k: np.asarray(v)[snps] if k == "SNP" else v for k, v in self.labels.items()}
-        return replace(self, genotypes=genotypes, snp_mean=self.snp_mean[snps],
-                       snp_sd=self.snp_sd[snps], labels=labels)
+        n = int(np.count_nonzero(snps >= 0))
+        first = 0 if known is None else known.shape[1]
+        genotypes = np.zeros((len(self.split), len(snps)), self.genotypes.dtype)
+        if known is not None:
+            genotypes[:, :first] = known
+        gather(self.genotypes, snps[first:n], genotypes[:, first:n])
+        free, real = len(snps) - n, snps[:n]
+        labels = {k: np.concatenate([np.asarray(v)[real], np.full(free, "")]) if k == "SNP"
+                  else v for k, v in self.labels.items()}
+        return replace(self, genotypes=genotypes,
+                       snp_mean=np.concatenate([self.snp_mean[real], np.zeros(free)]),
+                       snp_sd=np.concatenate([self.snp_sd[real], np.ones(free)]),
+                       labels=labels)
 
     def targets(self, rows: np.ndarray):
         """(residuals, mask) of some individuals: batch x tissues x genes (0 where not

@@ -162,7 +162,8 @@ def init_alpha(data: TransData, target: np.ndarray, active: np.ndarray,
         if len(cand):
             x = data.standardised(data.rows("train"), cand)
             fit = Lasso(alpha=s.alpha_lambda, max_iter=10_000).fit(x, target[:, t])
-            chosen[t], a[t] = (cand[fit.coef_ != 0], fit.coef_[fit.coef_ != 0]), fit.intercept_
+            kept = fit.coef_ != 0
+            chosen[t], a[t] = (cand[kept], fit.coef_[kept]), fit.intercept_
     snps = np.unique(np.concatenate([np.zeros(0, dtype=int), *(c for c, _ in chosen.values())]))
     alpha = np.zeros((len(snps), target.shape[1]), dtype=np.float32)   # the network's type
     for t, (cand, coef) in chosen.items():

@@ -18,13 +18,12 @@ rebuilt at twice the size, their values carried over (:meth:`WorkingSet.resize`)
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 import numpy as np
 from keras import ops
 
 from milage.spill import padded
-from milage.trans_data import TransData, gather
+from milage.trans_data import TransData
 from milage.trans_gradient import alpha_gradient_max
 from milage.trans_models import TransModel
 from milage.trans_network import Network
@@ -48,17 +47,11 @@ class WorkingSet:
     def _view(self, kept: int = 0) -> TransData:
         """``full`` restricted to the set; the first ``kept`` slots' genotypes are taken from
         the current view (which holds them), the others read from ``full``."""
-        pad = self.capacity - len(self.snps)
-        genotypes = np.zeros((len(self.full.split), self.capacity), self.full.genotypes.dtype)
-        if kept:
-            genotypes[:, :kept] = self.view.genotypes[:, :kept]
-        gather(self.full.genotypes, self.snps[kept:], genotypes[:, kept:len(self.snps)])
-        labels = {**self.full.labels, "SNP": np.concatenate(
-            [self.full.labels["SNP"][self.snps], np.full(pad, "")])}
-        return replace(self.full, genotypes=genotypes,
-                       snp_mean=np.concatenate([self.full.snp_mean[self.snps], np.zeros(pad)]),
-                       snp_sd=np.concatenate([self.full.snp_sd[self.snps], np.ones(pad)]),
-                       labels=labels)
+        return self.full.over(self._slots(), self.view.genotypes[:, :kept] if kept else None)
+
+    def _slots(self) -> np.ndarray:
+        """The set's SNPs, then -1 for each free slot."""
+        return np.concatenate([self.snps, np.full(self.capacity - len(self.snps), -1)])
 
     @classmethod
     def of(cls, model: TransModel, data: TransData) -> WorkingSet:
@@ -67,8 +60,7 @@ class WorkingSet:
 
     def network(self, model: TransModel) -> Network:
         """``model``'s network with alpha's rows of this set (zero in the free slots)."""
-        free = np.full(self.capacity - len(self.snps), -1)
-        return model.network(np.concatenate([self.snps, free]))
+        return model.network(self._slots())
 
     def trained(self, network: Network) -> Network:
         """The trained ``network`` over the set's SNPs only, ``snps`` naming them (the free
