@@ -185,6 +185,36 @@ def test_a_growing_working_set_is_checked_again(tiny_trans, monkeypatch):
         _fit(ds, data, s)
 
 
+def test_alpha_path_ends_where_its_working_set_outgrows_memory(tiny_trans, monkeypatch,
+                                                               caplog):
+    """Past its first point, a path whose set would not fit ends there (glmnet's pmax):
+    the same model as a path of one point, and a warning; not a stopped run. Here the
+    first point's set is 211 SNPs (256 rows) and the second's grows to 422."""
+    ds, data = tiny_trans
+    monkeypatch.setattr(trans_memory, "WORKING_ROWS", 8)
+    monkeypatch.setattr(trans_working_set, "MIN_CAPACITY", 4)
+    monkeypatch.setattr(trans_working_set, "MIN_ADD", 4)
+    monkeypatch.setattr(trans_train, "CHECK_EVERY", 3)
+    monkeypatch.setattr(NN, "alpha_path_start", 0.5)
+    s = TrainSettings(learning_rate=0.001, working_set=True, max_epochs=80, patience=3,
+                      refit_lambdas=())
+    fits = trans_memory.training_bytes("nn", data, 3, s, alpha_rows=256)
+    monkeypatch.setattr(trans_memory, "machine_bytes", lambda: fits)
+    network, history = _fit(ds, data, s)
+    assert re.search(r"alpha's penalty path ends at \S+ \(point 2 of at most 6\): the SNPs "
+                     rf"breaking its L1 condition would grow the working set from 211 to 422 "
+                     rf"of {data.genotypes.shape[1]} SNPs, which needs about \d+\.\d GB; "
+                     r"this machine has \d+\.\d GB \(as glmnet's pmax\)\. The best "
+                     r"validation epoch so far is kept",
+                     caplog.text)
+    monkeypatch.setattr(trans_train, "PATH_POINTS", 1)
+    one_point, reference = _fit(ds, data, s)
+    assert network.snps.size == 211 and history["l1_alpha"].nunique() == 1
+    pd.testing.assert_frame_equal(history, reference)
+    for got, want in zip(network.weights, one_point.weights, strict=True):
+        np.testing.assert_array_equal(ops.convert_to_numpy(got), ops.convert_to_numpy(want))
+
+
 def test_an_epoch_that_blows_up_is_undone_and_the_rate_lowered(tiny_trans, caplog):
     ds, data = tiny_trans
     settings = TrainSettings(learning_rate=0.5, l1={"alpha": 0.002}, max_epochs=12,

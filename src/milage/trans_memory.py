@@ -7,10 +7,11 @@ the gradients) and the backend's buffers, and the largest temporaries (a batch's
 standardised genotypes and its batch x tissues x genes tensors, a prediction block).
 With a working set (``trans.train.working_set``) the network holds some SNPs' rows of
 alpha only (``alpha_rows``; :data:`WORKING_ROWS` are planned for before training, and each
-growth of the set is checked again); no array of every SNP's rows of alpha exists before,
-during or after it (the initialisation and the saved model hold the non-zero rows). The
-copies are measured, not guessed: ``benchmarks/trans_memory.py``
-trains at shapes where alpha, beta or the backend's buffers dominate and compares its
+growth of the set is checked again: it stops training, or ends alpha's penalty path past
+its first point, :func:`milage.trans_train.train`); no array of every SNP's rows of alpha
+exists before, during or after it (the initialisation and the saved model hold the
+non-zero rows). The copies are measured, not guessed: ``benchmarks/trans_memory.py`` trains
+at shapes where alpha, beta or the backend's buffers dominate and compares its
 peak RSS with this estimate.
 """
 

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from milage import trans_memory
 from milage.errors import MilageError
 from milage.files import atomic_output
 from milage.settings import AUTO, InitSettings, TrainSettings
@@ -28,7 +29,6 @@ from milage.spill import Spill
 from milage.trans_data import TransData, network_ve, score, split_ve, validation_score
 from milage.trans_gradient import alpha_gradient_max
 from milage.trans_loadings import refit_beta
-from milage.trans_memory import check_memory
 from milage.trans_models import model_class
 from milage.trans_network import Network, make_optimizer
 from milage.trans_working_set import WorkingSet
@@ -370,7 +370,8 @@ def train(model: Network, data: TransData, s: TrainSettings,
     rows of alpha and is fed its ``view``; a full check (:func:`_check`) grows it before
     training, at the rate search's rounds (:func:`_halving`), every ``CHECK_EVERY``
     epochs, at each point of the path, and before stopping, which only happens once a
-    check finds no violator. The network returned may then be a bigger one than
+    check finds no violator, or when a later point of the path needs a set that does not
+    fit in memory (the path ends there). The network returned may then be a bigger one than
     ``model``.
     """
     s = s.for_model(model.name)   # a linear factor's scale differs from a sigmoid's
@@ -405,6 +406,8 @@ def train(model: Network, data: TransData, s: TrainSettings,
     while state.epoch < s.max_epochs:
         if working and (state.due or state.epoch >= state.checked + CHECK_EVERY):
             model, optimizer, added = _check(model, optimizer, s, state, working)
+            if added is None:       # alpha's path went as far as memory allows
+                break
             state.checked, state.due = state.epoch, False
             if added and state.wait >= s.patience:
                 state.wait = max(0, s.patience - CHECK_EVERY)   # room for the SNPs added
@@ -437,19 +440,45 @@ def _check(model: Network, optimizer, s: TrainSettings, state: _State,
     """A full check of the working set: the SNPs outside it that break the L1 condition
     at the current penalty join it, strongest first, at most
     :meth:`~milage.trans_working_set.WorkingSet.most_added` of them; the network and
-    optimizer grow with it (what was spilled before is padded as it is read back).
-    Returns (network, optimizer, the number added)."""
+    optimizer grow with it (what was spilled before is padded as it is read back), if
+    memory holds them: past the first point of alpha's path, a set that would not fit
+    ends the path there (:func:`_path_full`; the number added is then None), before it,
+    training stops (:func:`milage.trans_memory.check_memory`). Why: on the demo the NN's
+    set was 2,337 SNPs at its best point and every SNP at the next, which gained nothing;
+    at GTEx v8 that growth stopped the whole run. Returns (network, optimizer, the number
+    added)."""
     batches = _batches(working.view.rows("train"), s.batch_size, s.seed, 0)
     new = working.violators(model, batches, optimizer.penalty("alpha"))
     found, new = len(new), new[:working.most_added()]
-    if len(working.snps) + len(new) > working.capacity:
-        capacity = max(2 * working.capacity, len(working.snps) + len(new))
-        check_memory(model.name, working.full, model.shape_[3], s, alpha_rows=capacity)
+    capacity = working.needed(len(new))
+    if capacity > working.capacity:
+        need = trans_memory.training_bytes(model.name, working.full, model.shape_[3], s,
+                                           capacity)
+        if state.point > 0 and need > trans_memory.machine_bytes():
+            _path_full(model, optimizer, state, working, len(new), need)
+            return model, optimizer, None
+        trans_memory.check_memory(model.name, working.full, model.shape_[3], s,
+                                  alpha_rows=capacity)
         model, optimizer = working.resize(model, optimizer, capacity)
     working.add(new)
     log.info("working set at epoch %d: %d violators of the L1 condition, %d added: %d SNPs",
              state.epoch, found, len(new), len(working.snps))
     return model, optimizer, len(new)
+
+
+def _path_full(model: Network, optimizer, state: _State, working: WorkingSet, n_new: int,
+               need: int) -> None:
+    """Log that alpha's path ends at its current point: the set it needs does not fit."""
+    lam = optimizer.penalty("alpha") / penalty_scale(model, "alpha")
+    log.warning(
+        "alpha's penalty path ends at %.3g (point %d of at most %d): the SNPs breaking its "
+        "L1 condition would grow the working set from %d to %d of %d SNPs, which needs "
+        "about %.1f GB; this machine has %.1f GB (as glmnet's pmax). The best validation "
+        "epoch so far is kept. To go further along the path: lower trans.n_factors, raise "
+        "genotypes.min_maf, give candidate SNPs (inputs.candidate_snps) or use a larger "
+        "machine", lam, state.point + 1, PATH_POINTS, len(working.snps),
+        len(working.snps) + n_new, working.full.genotypes.shape[1], need / 1e9,
+        trans_memory.machine_bytes() / 1e9)
 
 
 def _report(model: Network, history: pd.DataFrame, cis: float) -> None:
@@ -482,7 +511,7 @@ def fit_model(kind: str, data: TransData, cis_windows: np.ndarray, init_settings
     ``snps`` are the SNPs of its alpha rows, what it is fed (``data.over(network.snps)``):
     None, every SNP, for dense training; a working set's SNPs."""
     cls = model_class(kind)
-    need = check_memory(kind, data, init_settings.n_factors, settings)
+    need = trans_memory.check_memory(kind, data, init_settings.n_factors, settings)
     log.info("%s: training needs about %.2f GB (estimate)", kind, need / 1e9)
     model = cls.initialise(data, cis_windows, init_settings)
     working = WorkingSet.of(model, data) if settings.working_set else None

@@ -12,7 +12,8 @@ The network's alpha has ``capacity`` rows: the set's SNPs, then free rows whose 
 are zero (so their gradient is zero and they stay zero). Slots are only ever appended, so
 weights saved earlier (the best epoch's, a snapshot) stay valid: a SNP added since had a
 zero row then. When the set outgrows the capacity, the network and the optimizer are
-rebuilt at twice the size, their values carried over (:meth:`WorkingSet.resize`).
+rebuilt at twice the size (at most every SNP), their values carried over
+(:meth:`WorkingSet.resize`).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class WorkingSet:
     def __init__(self, full: TransData, snps: np.ndarray, capacity: int = 0) -> None:
         self.full = full
         self.snps = np.asarray(snps, dtype=np.int64)
-        self.capacity = max(capacity, 2 * len(self.snps), MIN_CAPACITY)
+        self.capacity = min(max(capacity, 2 * len(self.snps), MIN_CAPACITY),
+                            full.genotypes.shape[1])
         self.view = self._view()
 
     def _view(self, kept: int = 0) -> TransData:
@@ -83,6 +85,13 @@ class WorkingSet:
         """The most SNPs one check adds: the set at most doubles (``MIN_ADD`` at least), so
         SNPs enter gradually, not all those the initialisation's gradient favours at once."""
         return max(len(self.snps), MIN_ADD)
+
+    def needed(self, n_new: int) -> int:
+        """The capacity for ``n_new`` more SNPs: the current one while it holds them, else
+        double it (or what they need), at most every SNP."""
+        n = len(self.snps) + n_new
+        return self.capacity if n <= self.capacity else min(
+            max(2 * self.capacity, n), self.full.genotypes.shape[1])
 
     def add(self, snps: np.ndarray) -> None:
         """Append ``snps`` to the set (the capacity must hold them)."""
