@@ -89,8 +89,9 @@ class TransData:
         sampled) and batch x tissues (1 where sampled), float32."""
         idx = self.sample_of[rows]                                  # batch x tissues
         mask = idx >= 0
-        y = self.residuals[np.where(mask, idx, 0)] * mask[:, :, None]
-        return y.astype(np.float32), mask.astype(np.float32)
+        y = self.residuals[np.where(mask, idx, 0)].astype(np.float32, copy=False)
+        y[~mask] = 0.0      # in place: half the time of "* mask" and a copy (10% shape)
+        return y, mask.astype(np.float32)
 
     def batch(self, rows: np.ndarray):
         """(genotypes, (residuals, mask)) of some individuals, as float32 arrays."""
