@@ -170,12 +170,14 @@ def test_the_estimate_admits_a_working_set_at_gtex_size_on_24_gb(shape, working_
 
 def test_a_growing_working_set_is_checked_again(tiny_trans, monkeypatch):
     """A set growing past the rows checked before training (WORKING_ROWS) is estimated
-    again, and stops training when the machine cannot hold it."""
+    again, and with a fixed alpha penalty (no path to move) stops training when the
+    machine cannot hold it."""
     ds, data = tiny_trans
     monkeypatch.setattr(trans_memory, "WORKING_ROWS", 8)
     monkeypatch.setattr(trans_working_set, "MIN_CAPACITY", 4)
     monkeypatch.setattr(trans_working_set, "MIN_ADD", 4)
-    s = TrainSettings(learning_rate=0.001, working_set=True, max_epochs=40, refit_lambdas=())
+    s = TrainSettings(learning_rate=0.001, working_set=True, max_epochs=40, refit_lambdas=(),
+                      l1={**TrainSettings().l1, "alpha": 0.001})
     fits = trans_memory.training_bytes("nn", data, 3, s)
     assert trans_memory.training_bytes("nn", data, 3, s, alpha_rows=16) > fits
     monkeypatch.setattr(trans_memory, "machine_bytes", lambda: fits)
@@ -185,34 +187,62 @@ def test_a_growing_working_set_is_checked_again(tiny_trans, monkeypatch):
         _fit(ds, data, s)
 
 
+def _memory_for_rows(monkeypatch, data, s, rows):
+    """A machine whose memory holds a working set of ``rows`` rows of alpha (NN, 3 factors),
+    with sets that grow from 4 SNPs, checked every 3 epochs."""
+    monkeypatch.setattr(trans_memory, "WORKING_ROWS", 8)
+    monkeypatch.setattr(trans_working_set, "MIN_CAPACITY", 4)
+    monkeypatch.setattr(trans_working_set, "MIN_ADD", 4)
+    monkeypatch.setattr(trans_train, "CHECK_EVERY", 3)
+    fits = trans_memory.training_bytes("nn", data, 3, s, alpha_rows=rows)
+    monkeypatch.setattr(trans_memory, "machine_bytes", lambda: fits)
+
+
+OUTGROWN = (r"at alpha's penalty (\S+) the SNPs breaking its L1 condition would grow the "
+            r"working set from {} to {} of 1392 SNPs, which needs about \d+\.\d GB; this "
+            r"machine has \d+\.\d GB: {}\. To go further along the path: lower ")
+
+
 def test_alpha_path_ends_where_its_working_set_outgrows_memory(tiny_trans, monkeypatch,
                                                                caplog):
     """Past its first point, a path whose set would not fit ends there (glmnet's pmax):
     the same model as a path of one point, and a warning; not a stopped run. Here the
     first point's set is 211 SNPs (256 rows) and the second's grows to 422."""
     ds, data = tiny_trans
-    monkeypatch.setattr(trans_memory, "WORKING_ROWS", 8)
-    monkeypatch.setattr(trans_working_set, "MIN_CAPACITY", 4)
-    monkeypatch.setattr(trans_working_set, "MIN_ADD", 4)
-    monkeypatch.setattr(trans_train, "CHECK_EVERY", 3)
     monkeypatch.setattr(NN, "alpha_path_start", 0.5)
     s = TrainSettings(learning_rate=0.001, working_set=True, max_epochs=80, patience=3,
                       refit_lambdas=())
-    fits = trans_memory.training_bytes("nn", data, 3, s, alpha_rows=256)
-    monkeypatch.setattr(trans_memory, "machine_bytes", lambda: fits)
+    _memory_for_rows(monkeypatch, data, s, 256)
     network, history = _fit(ds, data, s)
-    assert re.search(r"alpha's penalty path ends at \S+ \(point 2 of at most 6\): the SNPs "
-                     rf"breaking its L1 condition would grow the working set from 211 to 422 "
-                     rf"of {data.genotypes.shape[1]} SNPs, which needs about \d+\.\d GB; "
-                     r"this machine has \d+\.\d GB \(as glmnet's pmax\)\. The best "
-                     r"validation epoch so far is kept",
-                     caplog.text)
+    assert re.search(OUTGROWN.format(211, 422, r"alpha's path ends there \(point 2 of at "
+                                     r"most 6; as glmnet's pmax\) and the best validation "
+                                     r"epoch so far is kept"), caplog.text)
     monkeypatch.setattr(trans_train, "PATH_POINTS", 1)
     one_point, reference = _fit(ds, data, s)
     assert network.snps.size == 211 and history["l1_alpha"].nunique() == 1
     pd.testing.assert_frame_equal(history, reference)
     for got, want in zip(network.weights, one_point.weights, strict=True):
         np.testing.assert_array_equal(ops.convert_to_numpy(got), ops.convert_to_numpy(want))
+
+
+def test_alpha_path_starts_higher_where_its_first_set_outgrows_memory(tiny_trans, monkeypatch,
+                                                                      caplog):
+    """At the path's first point (1/16 of lambda_max, where most of the 1,392 SNPs break
+    the condition) a set that would not fit moves the start up by 1 / PATH_RATIO, until
+    the set fits; training goes on from there, and the path ends at the next point."""
+    ds, data = tiny_trans
+    s = TrainSettings(learning_rate=0.001, working_set=True, max_epochs=80, patience=3,
+                      refit_lambdas=())
+    _memory_for_rows(monkeypatch, data, s, 256)
+    network, history = _fit(ds, data, s)
+    moved = re.findall(OUTGROWN.format(r"\d+", r"\d+", r"alpha's path starts one point "
+                                       r"higher, at (\S+)"), caplog.text)
+    assert moved and "alpha's path ends there (point 2" in caplog.text
+    penalties = np.array([float(old) for old, _ in moved] + [float(moved[-1][1])])
+    np.testing.assert_allclose(penalties[1:] / penalties[:-1], 1 / trans_train.PATH_RATIO,
+                               rtol=1e-2)     # logged to 3 digits
+    assert history["l1_alpha"].max() == pytest.approx(penalties[-1], rel=5e-3)
+    assert 0 < network.snps.size <= 256 and history["ve_valid"].max() > history["ve_valid"][0]
 
 
 def test_an_epoch_that_blows_up_is_undone_and_the_rate_lowered(tiny_trans, caplog):

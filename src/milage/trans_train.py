@@ -370,8 +370,9 @@ def train(model: Network, data: TransData, s: TrainSettings,
     rows of alpha and is fed its ``view``; a full check (:func:`_check`) grows it before
     training, at the rate search's rounds (:func:`_halving`), every ``CHECK_EVERY``
     epochs, at each point of the path, and before stopping, which only happens once a
-    check finds no violator, or when a later point of the path needs a set that does not
-    fit in memory (the path ends there). The network returned may then be a bigger one than
+    check finds no violator, or when a point of the path past its first needs a set that
+    does not fit in memory (the path ends there; at the first, it starts higher:
+    :func:`_outgrown`). The network returned may then be a bigger one than
     ``model``.
     """
     s = s.for_model(model.name)   # a linear factor's scale differs from a sigmoid's
@@ -441,11 +442,12 @@ def _check(model: Network, optimizer, s: TrainSettings, state: _State,
     at the current penalty join it, strongest first, at most
     :meth:`~milage.trans_working_set.WorkingSet.most_added` of them; the network and
     optimizer grow with it (what was spilled before is padded as it is read back), if
-    memory holds them: past the first point of alpha's path, a set that would not fit
-    ends the path there (:func:`_path_full`; the number added is then None), before it,
-    training stops (:func:`milage.trans_memory.check_memory`). Why: on the demo the NN's
-    set was 2,337 SNPs at its best point and every SNP at the next, which gained nothing;
-    at GTEx v8 that growth stopped the whole run. Returns (network, optimizer, the number
+    memory holds them. On alpha's path a set that would not fit moves the path instead
+    (:func:`_outgrown`; nothing is added, and the number added is None where the path
+    ends); with a fixed penalty, training stops (:func:`milage.trans_memory.check_memory`).
+    Why: on the demo the NN's set was 2,337 SNPs at its best point and every SNP at the
+    next, which gained nothing, and ML's first point holds most SNPs on a 5,706-SNP cohort;
+    at GTEx v8 such growth stopped the whole run. Returns (network, optimizer, the number
     added)."""
     batches = _batches(working.view.rows("train"), s.batch_size, s.seed, 0)
     new = working.violators(model, batches, optimizer.penalty("alpha"))
@@ -454,9 +456,9 @@ def _check(model: Network, optimizer, s: TrainSettings, state: _State,
     if capacity > working.capacity:
         need = trans_memory.training_bytes(model.name, working.full, model.shape_[3], s,
                                            capacity)
-        if state.point > 0 and need > trans_memory.machine_bytes():
-            _path_full(model, optimizer, state, working, len(new), need)
-            return model, optimizer, None
+        if state.point >= 0 and need > trans_memory.machine_bytes():
+            ends = _outgrown(model, optimizer, state, working, len(new), need)
+            return model, optimizer, None if ends else 0
         trans_memory.check_memory(model.name, working.full, model.shape_[3], s,
                                   alpha_rows=capacity)
         model, optimizer = working.resize(model, optimizer, capacity)
@@ -466,19 +468,28 @@ def _check(model: Network, optimizer, s: TrainSettings, state: _State,
     return model, optimizer, len(new)
 
 
-def _path_full(model: Network, optimizer, state: _State, working: WorkingSet, n_new: int,
-               need: int) -> None:
-    """Log that alpha's path ends at its current point: the set it needs does not fit."""
+def _outgrown(model: Network, optimizer, state: _State, working: WorkingSet, n_new: int,
+              need: int) -> bool:
+    """Alpha's path when its set would outgrow memory (needing ``need`` bytes for ``n_new``
+    more SNPs), logged: past its first point it ends there (True: the best validation epoch
+    so far is kept, as glmnet's pmax); at its first point it starts one point higher
+    (the penalty / ``PATH_RATIO``; False), where fewer SNPs break the L1 condition."""
     lam = optimizer.penalty("alpha") / penalty_scale(model, "alpha")
-    log.warning(
-        "alpha's penalty path ends at %.3g (point %d of at most %d): the SNPs breaking its "
-        "L1 condition would grow the working set from %d to %d of %d SNPs, which needs "
-        "about %.1f GB; this machine has %.1f GB (as glmnet's pmax). The best validation "
-        "epoch so far is kept. To go further along the path: lower trans.n_factors, raise "
-        "genotypes.min_maf, give candidate SNPs (inputs.candidate_snps) or use a larger "
-        "machine", lam, state.point + 1, PATH_POINTS, len(working.snps),
-        len(working.snps) + n_new, working.full.genotypes.shape[1], need / 1e9,
-        trans_memory.machine_bytes() / 1e9)
+    ends = state.point > 0
+    if ends:
+        what = (f"alpha's path ends there (point {state.point + 1} of at most {PATH_POINTS}; "
+                "as glmnet's pmax) and the best validation epoch so far is kept")
+    else:
+        optimizer.set_l1("alpha", optimizer.penalty("alpha") / PATH_RATIO)
+        what = f"alpha's path starts one point higher, at {lam / PATH_RATIO:.3g}"
+    log.warning("at alpha's penalty %.3g the SNPs breaking its L1 condition would grow the "
+                "working set from %d to %d of %d SNPs, which needs about %.1f GB; this "
+                "machine has %.1f GB: %s. To go further along the path: lower "
+                "trans.n_factors, raise genotypes.min_maf, give candidate SNPs "
+                "(inputs.candidate_snps) or use a larger machine", lam, len(working.snps),
+                len(working.snps) + n_new, working.full.genotypes.shape[1], need / 1e9,
+                trans_memory.machine_bytes() / 1e9, what)
+    return ends
 
 
 def _report(model: Network, history: pd.DataFrame, cis: float) -> None:
