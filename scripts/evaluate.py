@@ -4,7 +4,13 @@ import numpy as np
 import pandas as pd
 
 from milage.dataset import load_dataset
-from milage.evaluate import flag_below_cis, oracle_prediction, r2_by, variance_explained
+from milage.evaluate import (
+    flag_below_cis,
+    flag_memory_limited,
+    oracle_prediction,
+    r2_by,
+    variance_explained,
+)
 from milage.files import read_table, write_table
 from milage.rule_io import run
 
@@ -16,8 +22,9 @@ def main(sm):
         preds["oracle"] = oracle_prediction(ds, dict(np.load(sm.input.truth)))
     tables = [read_table(sm.input.cis)] + [variance_explained(ds, p, m)
                                           for m, p in preds.items()]
-    write_table(flag_below_cis(pd.concat(tables, ignore_index=True), sm.params.models),
-                sm.output.ve)
+    table = flag_below_cis(pd.concat(tables, ignore_index=True), sm.params.models)
+    params = dict(zip(sm.params.models, sm.params.trans_params, strict=True))
+    write_table(flag_memory_limited(table, params), sm.output.ve)
     for by, path in (("tissue", sm.output.tissues), ("gene", sm.output.genes)):
         write_table(pd.concat([r2_by(ds, p, by).assign(model=m) for m, p in preds.items()],
                               ignore_index=True), path)

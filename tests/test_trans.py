@@ -220,6 +220,7 @@ def test_alpha_path_ends_where_its_working_set_outgrows_memory(tiny_trans, monke
     monkeypatch.setattr(trans_train, "PATH_POINTS", 1)
     one_point, reference = _fit(ds, data, s)
     assert network.snps.size == 211 and history["l1_alpha"].nunique() == 1
+    assert network.chosen["memory_limited"] and not one_point.chosen["memory_limited"]
     pd.testing.assert_frame_equal(history, reference)
     for got, want in zip(network.weights, one_point.weights, strict=True):
         np.testing.assert_array_equal(ops.convert_to_numpy(got), ops.convert_to_numpy(want))
@@ -243,6 +244,7 @@ def test_alpha_path_starts_higher_where_its_first_set_outgrows_memory(tiny_trans
                                rtol=1e-2)     # logged to 3 digits
     assert history["l1_alpha"].max() == pytest.approx(penalties[-1], rel=5e-3)
     assert 0 < network.snps.size <= 256 and history["ve_valid"].max() > history["ve_valid"][0]
+    assert network.chosen["memory_limited"]
 
 
 def test_an_epoch_that_blows_up_is_undone_and_the_rate_lowered(tiny_trans, caplog):
@@ -266,7 +268,7 @@ def test_auto_chooses_the_rate_and_the_alpha_penalty_on_validation(tiny_trans, c
     best = history.loc[history["ve_valid"].idxmax()]
     assert network.chosen == {"learning_rate": pytest.approx(best["learning_rate"]),
                               "l1_alpha": pytest.approx(best["l1_alpha"]),
-                              "best_epoch": best["epoch"]}
+                              "best_epoch": best["epoch"], "memory_limited": False}
     rates = history["learning_rate"].iloc[1:].unique()
     assert any(np.isclose(rates[0], r) for r in trans_train.RATES)
     path = history["l1_alpha"].unique()

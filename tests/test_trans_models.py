@@ -4,11 +4,13 @@ runs through training, evaluation, the trans-eQTL table and a figure by register
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from keras import ops
 
 from milage import analysis, plots
 from milage.errors import MilageError
+from milage.evaluate import flag_memory_limited
 from milage.settings import InitSettings, TrainSettings
 from milage.trans_data import network_ve, predict_samples, split_ve
 from milage.trans_eqtls import trans_eqtls
@@ -66,6 +68,25 @@ def test_a_saved_model_keeps_the_nonzero_rows_of_alpha(tiny_trans, tmp_path):
              snp_mean=data.snp_mean, snp_sd=data.snp_sd)
     old = TransModel.load(tmp_path / "old.npz")
     assert old.snps.tolist() == list(range(n_snps)) and np.array_equal(old.alpha, model.alpha)
+
+
+def test_the_ve_table_flags_models_whose_alpha_path_memory_moved(tiny_trans, tmp_path, caplog):
+    """A model saved with memory_limited True (its alpha path moved or ended for lack of
+    memory) is flagged True in the VE table, with a warning; False stays False; a model
+    saved before the flag existed, and the cis rows, are empty (not False)."""
+    ds, data = tiny_trans
+    model = model_class("nn").zeros(data.genotypes.shape[1], len(ds.tissues), len(ds.genes), 3)
+    params = {}
+    for kind, extras in (("ml", {"memory_limited": True}), ("nn", {"memory_limited": False}),
+                         ("tm", {})):
+        params[kind] = str(tmp_path / f"{kind}.npz")
+        model_class("nn")(model.params, extras).save(params[kind], data)
+    table = pd.DataFrame({"model": ["cis", "ml", "nn", "tm"], "ve": [0.4, 0.5, 0.5, 0.5]})
+    flagged = flag_memory_limited(table, params)
+    assert flagged["memory_limited"].astype(object).where(
+        flagged["memory_limited"].notna(), None).tolist() == [None, True, False, None]
+    assert caplog.text.count("memory moved or ended alpha's penalty path") == 1
+    assert "ml: memory moved or ended" in caplog.text
 
 
 def test_network_ve_is_split_ve_of_the_predictions(tiny_trans):

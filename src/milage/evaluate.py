@@ -92,6 +92,26 @@ def flag_below_cis(table: pd.DataFrame, models) -> pd.DataFrame:
     return table.assign(beats_cis=table["model"].map(beats).astype("boolean"))
 
 
+def flag_memory_limited(table: pd.DataFrame, params: dict[str, str]) -> pd.DataFrame:
+    """``table`` with a column ``memory_limited``: for each trans model, whether memory
+    moved or ended its alpha penalty path (the ``memory_limited`` its training saved in
+    its parameters, ``params``: model -> file; empty where they predate it, and for the
+    other rows): its penalty is then the best the machine admits, not the one validation
+    would choose."""
+    limited = {model: _saved_flag(path, "memory_limited") for model, path in params.items()}
+    for model in (m for m, hit in limited.items() if hit):
+        log.warning("%s: memory moved or ended alpha's penalty path (see its trans_train "
+                    "log): its penalty is the best this machine admits, not the one "
+                    "validation would choose", model)
+    return table.assign(memory_limited=table["model"].map(limited).astype("boolean"))
+
+
+def _saved_flag(path: str, name: str) -> bool | None:
+    """The flag ``name`` of an .npz file, None where it has none (only that member is read)."""
+    with np.load(path) as saved:
+        return bool(saved[name]) if name in saved else None
+
+
 def r2_by_gene_tissue(ds: Dataset, pred: np.ndarray, split: str = "test") -> pd.DataFrame:
     """Per (gene, tissue) on one split: n (observed samples), r2 (1 - SSE/SST around the
     training mean), Pearson r of prediction and observation, and its p-value. Pairs with

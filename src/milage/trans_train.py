@@ -99,7 +99,7 @@ class _State:
     records."""
 
     SCALARS = ("epoch", "wait", "best", "mark", "point", "point_start", "stalls",
-               "rollbacks", "checked", "due")
+               "rollbacks", "checked", "due", "limited")
 
     def __init__(self, model: Network, splits: tuple[str, ...] = ("train", "valid"),
                  path: bool = False):
@@ -107,6 +107,7 @@ class _State:
         self.epoch = self.wait = self.rollbacks = self.stalls = 0
         self.checked, self.due = 0, False       # a working set's last full check; one due
         self.point = 0 if path else -1          # index on alpha's path; -1: no path
+        self.limited = False                    # memory moved or ended the path
         self.best = self.mark = self.point_start = -np.inf
         self.best_weights = Spill(model.weights)
         self.history: list[dict] = []
@@ -427,7 +428,7 @@ def train(model: Network, data: TransData, s: TrainSettings,
     if path:
         path.unlink(missing_ok=True)    # a checkpoint only outlives a killed run
     history = pd.DataFrame(state.history)
-    _report(model, history, cis)
+    _report(model, history, cis, state.limited)
     return model, history
 
 
@@ -475,7 +476,7 @@ def _outgrown(model: Network, optimizer, state: _State, working: WorkingSet, n_n
     so far is kept, as glmnet's pmax); at its first point it starts one point higher
     (the penalty / ``PATH_RATIO``; False), where fewer SNPs break the L1 condition."""
     lam = optimizer.penalty("alpha") / penalty_scale(model, "alpha")
-    ends = state.point > 0
+    ends, state.limited = state.point > 0, True
     if ends:
         what = (f"alpha's path ends there (point {state.point + 1} of at most {PATH_POINTS}; "
                 "as glmnet's pmax) and the best validation epoch so far is kept")
@@ -492,12 +493,15 @@ def _outgrown(model: Network, optimizer, state: _State, working: WorkingSet, n_n
     return ends
 
 
-def _report(model: Network, history: pd.DataFrame, cis: float) -> None:
-    """Log the chosen learning rate and alpha penalty (kept as ``model.chosen``), and warn
+def _report(model: Network, history: pd.DataFrame, cis: float, limited: bool) -> None:
+    """Log the chosen learning rate and alpha penalty (kept as ``model.chosen``, with
+    ``memory_limited``: whether memory moved or ended alpha's path, :func:`_outgrown`, so
+    the penalty is the best the machine admits, not the validation's choice), and warn
     when the best validation VE is not above the cis model's."""
     best = history.loc[history[score_column(history)].idxmax()]
     model.chosen = {"learning_rate": float(best["learning_rate"]),
-                    "l1_alpha": float(best["l1_alpha"]), "best_epoch": int(best["epoch"])}
+                    "l1_alpha": float(best["l1_alpha"]), "best_epoch": int(best["epoch"]),
+                    "memory_limited": limited}
     log.info("%s: best epoch %d, learning rate %.3g, alpha penalty %.3g", model.name,
              best["epoch"], best["learning_rate"], best["l1_alpha"])
     if best[score_column(history)] <= cis:
@@ -573,7 +577,8 @@ def _polish(network: Network, data: TransData, settings: TrainSettings,
                  after, before)
         return network, history
     offset = int(history["epoch"].max()) + 1
-    polished.chosen = {**polished.chosen, "best_epoch": polished.chosen["best_epoch"] + offset}
+    polished.chosen = {**polished.chosen, "best_epoch": polished.chosen["best_epoch"] + offset,
+                       "memory_limited": chosen["memory_limited"]}
     log.info("%s: polish kept (validation VE %.4f, before %.4f)", network.name, after, before)
     return polished, pd.concat([history, more.assign(epoch=more["epoch"] + offset,
                                                      stage="polish")], ignore_index=True)

@@ -151,6 +151,10 @@ rule evaluate:
     params:
         prepared=PREP,
         models=TRANS_MODELS,
+        # written by the jobs of the predictions above; not an input, so that their
+        # loadings (ML, NN at GTEx v8: beta and the dense loadings, 3.9 GB) do not count
+        # in mem_mb: only a flag is read
+        trans_params=expand(f"{R}/trans/{{model}}/params.npz", model=TRANS_MODELS),
     script:
         "../../scripts/evaluate.py"
 
