@@ -480,6 +480,33 @@ def test_the_polish_is_kept_only_when_it_gains_on_validation(tiny_trans, monkeyp
         assert best["stage"].item() == "polish"
 
 
+def test_a_polish_memory_cannot_hold_is_dropped_and_marks_the_model(tiny_trans, monkeypatch,
+                                                                    caplog):
+    """A polish stopped by the memory check is dropped, as one that is not kept: the same
+    weights and history; the model is marked memory_limited (more memory would have
+    polished it), where one whose polish is not kept is not."""
+    ds, data = tiny_trans
+    settings = TrainSettings(learning_rate=0.003, l1={"alpha": 0.002}, max_epochs=8,
+                             patience=3, refit_lambdas=(0.07,))
+    monkeypatch.setattr(trans_train, "POLISH_GAIN", 1.0)
+    reference, reference_history = _fit(ds, data, settings)
+    real = trans_train.train
+
+    def train(network, *args, **kwargs):
+        if not network.beta.trainable:      # the polish: its loadings frozen
+            trans_memory.check_memory("nn", data, 3, settings, available=1000)
+        return real(network, *args, **kwargs)
+
+    monkeypatch.setattr(trans_train, "train", train)
+    network, history = _fit(ds, data, settings)
+    assert "nn: polish dropped: training the nn model needs about" in caplog.text
+    assert network.chosen == {**reference.chosen, "memory_limited": True}
+    assert not reference.chosen["memory_limited"]
+    pd.testing.assert_frame_equal(history, reference_history)
+    for got, want in zip(network.weights, reference.weights, strict=True):
+        np.testing.assert_array_equal(ops.convert_to_numpy(got), ops.convert_to_numpy(want))
+
+
 @pytest.mark.parametrize("kind", MODELS)
 def test_streamed_alpha_gradient_equals_autodiff(tiny_trans, monkeypatch, kind):
     """The gradient in alpha from the probe's factor gradient times the genotypes, a block

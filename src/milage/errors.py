@@ -7,6 +7,10 @@ class MilageError(Exception):
     """Base class of the errors milage raises for bad input or settings."""
 
 
+class MemoryLimitError(MilageError):
+    """Training that the machine's memory cannot hold (:mod:`milage.trans_memory`)."""
+
+
 class InputError(MilageError):
     """An input file, ID or value that milage cannot use.
 

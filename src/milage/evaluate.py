@@ -94,15 +94,15 @@ def flag_below_cis(table: pd.DataFrame, models) -> pd.DataFrame:
 
 def flag_memory_limited(table: pd.DataFrame, params: dict[str, str]) -> pd.DataFrame:
     """``table`` with a column ``memory_limited``: for each trans model, whether memory
-    moved or ended its alpha penalty path (the ``memory_limited`` its training saved in
-    its parameters, ``params``: model -> file; empty where they predate it, and for the
-    other rows): its penalty is then the best the machine admits, not the one validation
-    would choose."""
+    moved or ended its alpha penalty path or stopped its polish (the ``memory_limited``
+    its training saved in its parameters, ``params``: model -> file; empty where they
+    predate it, and for the other rows): it is then the best the machine admits, not
+    what validation would choose with more memory."""
     limited = {model: _saved_flag(path, "memory_limited") for model, path in params.items()}
     for model in (m for m, hit in limited.items() if hit):
-        log.warning("%s: memory moved or ended alpha's penalty path (see its trans_train "
-                    "log): its penalty is the best this machine admits, not the one "
-                    "validation would choose", model)
+        log.warning("%s: memory moved or ended alpha's penalty path or stopped its polish "
+                    "(see its trans_train log): it is the best this machine admits, not "
+                    "what validation would choose with more memory", model)
     return table.assign(memory_limited=table["model"].map(limited).astype("boolean"))
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from milage.errors import MilageError
+from milage.errors import MemoryLimitError
 from milage.settings import AUTO, TrainSettings
 from milage.trans_models import model_class
 
@@ -114,7 +114,7 @@ def check_memory(kind: str, data: TransData, n_factors: int, s: TrainSettings,
         n_individuals, n_snps = data.genotypes.shape
         rows = (f"a working set of {network_rows(n_snps, s, alpha_rows)} of {n_snps} SNPs"
                 if s.working_set else f"{n_snps} SNPs")
-        raise MilageError(
+        raise MemoryLimitError(
             f"training the {kind} model needs about {need / 1e9:.1f} GB ({rows} x "
             f"{n_factors} factors, {data.sample_of.shape[1]} tissues x "
             f"{data.residuals.shape[1]} genes, {n_individuals} individuals); this machine "

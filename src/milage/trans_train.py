@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from milage import trans_memory
-from milage.errors import MilageError
+from milage.errors import MemoryLimitError, MilageError
 from milage.files import atomic_output
 from milage.settings import AUTO, InitSettings, TrainSettings
 from milage.spill import Spill
@@ -548,7 +548,8 @@ def _polish(network: Network, data: TransData, settings: TrainSettings,
     """Train alpha once more given the refitted loadings (frozen), at the learning rate
     and alpha penalty training chose, until ``patience``; refit beta again; keep the
     result when it adds at least ``POLISH_GAIN`` to the validation VE, else go back
-    (a polish that diverges is dropped). Why: the refit moves the loadings, so alpha
+    (a polish that diverges, or that memory cannot hold, is dropped; the latter marks
+    the model ``memory_limited``). Why: the refit moves the loadings, so alpha
     trained against the shrunk loadings of gradient training is not the best given the
     refitted ones (ML on 600 individuals: 73% -> 86% of the planted trans share; with beta
     trained too, 76%). Returns the network and the history, with the polish's epochs
@@ -566,6 +567,8 @@ def _polish(network: Network, data: TransData, settings: TrainSettings,
     except MilageError as error:
         polished, after = network, -np.inf
         log.warning("%s: polish dropped: %s", network.name, error)
+        if isinstance(error, MemoryLimitError):     # more memory would have polished it
+            chosen = {**chosen, "memory_limited": True}
     _freeze_loadings(network, False)
     _freeze_loadings(polished, False)
     if after < before + POLISH_GAIN:
