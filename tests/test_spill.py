@@ -1,5 +1,6 @@
 import errno
 import io
+import os
 import tempfile
 
 import keras
@@ -30,6 +31,18 @@ def test_a_spill_gives_back_its_values_padded_to_a_grown_variable(monkeypatch):
     np.testing.assert_array_equal(bias.numpy(), written[1])
     with pytest.raises(ValueError):
         spill.assign_to([grown])
+
+
+def test_a_spill_written_again_holds_the_new_values_only():
+    """Training rewrites its way back every epoch over the same file: the values of the
+    last write come back, and the file holds nothing more (a shorter write truncates it)."""
+    beta = keras.Variable(np.arange(12, dtype="float32").reshape(3, 4))
+    spill = Spill([beta, np.ones(5)])
+    size = os.fstat(spill._fh.fileno()).st_size
+    beta.assign(-beta.numpy())
+    spill.write([beta])
+    assert [a.tolist() for a in spill.arrays()] == [(-np.arange(12).reshape(3, 4)).tolist()]
+    assert os.fstat(spill._fh.fileno()).st_size == size - 128 - 5 * 8   # .npy header: 128
 
 
 def test_a_full_temporary_disk_is_one_error_naming_the_folder_and_the_fix(monkeypatch):

@@ -3,12 +3,13 @@ runs through training, evaluation, the trans-eQTL table and a figure by register
 
 from dataclasses import replace
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
 from keras import ops
 
-from milage import analysis, plots
+from milage import analysis, plots, trans_data
 from milage.errors import MilageError
 from milage.evaluate import flag_memory_limited
 from milage.settings import InitSettings, TrainSettings
@@ -16,6 +17,7 @@ from milage.trans_data import network_ve, predict_samples, split_ve
 from milage.trans_eqtls import trans_eqtls
 from milage.trans_loadings import dense_loadings
 from milage.trans_models import MODELS, REGISTRY, FactorModel, TransModel, model_class, register
+from milage.trans_network import host_array
 from milage.trans_train import fit_model
 
 
@@ -89,9 +91,17 @@ def test_the_ve_table_flags_models_whose_alpha_path_memory_moved(tiny_trans, tmp
     assert "ml: memory moved or ended" in caplog.text
 
 
-def test_network_ve_is_split_ve_of_the_predictions(tiny_trans):
+def test_host_array_reads_a_tensorflow_tensor_in_place():
+    tensor = ops.convert_to_tensor(np.arange(6, dtype="float32"))
+    first, second = host_array(tensor), host_array(tensor)
+    assert first.tolist() == list(range(6))
+    assert np.shares_memory(first, second) == (keras.backend.backend() == "tensorflow")
+
+
+def test_network_ve_is_split_ve_of_the_predictions(tiny_trans, monkeypatch):
     """The batched VE that training records every epoch, NaN residuals left out, equals
-    the VE of the whole prediction array."""
+    the VE of the whole prediction array, its squared errors summed a few samples at a time
+    or all at once."""
     ds, data = tiny_trans
     rng = np.random.default_rng(3)
     zeros = model_class("nn").zeros(data.genotypes.shape[1], len(ds.tissues), len(ds.genes), 3)
@@ -106,6 +116,8 @@ def test_network_ve_is_split_ve_of_the_predictions(tiny_trans):
     for split, value in expected.items():
         assert got[split] == pytest.approx(value, rel=1e-7)   # batches differ: float32 round-off
     assert network_ve(network, data, ("valid",)) == {"valid": got["valid"]}
+    monkeypatch.setattr(trans_data, "SSE_ROWS", 3)
+    assert network_ve(network, data) == pytest.approx(got, rel=1e-12)
     broken = predict_samples(network, data)
     broken[data.sample_of[data.rows("train")[0]].max(), 0] = np.nan   # a prediction, not a residual
     assert np.isnan(split_ve(data, broken)["train"])

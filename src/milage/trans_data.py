@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from keras import ops
 
 from milage.dataset import Dataset
 from milage.dosages import release
 from milage.evaluate import SPLITS, split_sst
+from milage.trans_network import host_array
 
 
 @dataclass
@@ -154,7 +154,7 @@ def _predicted(model, data: TransData, rows: np.ndarray, batch_size: int | None 
     batch_size = batch_size or max(1, PREDICT_BATCH_VALUES // n_cells)
     for start in range(0, len(rows), batch_size):
         batch = rows[start:start + batch_size]
-        pred = ops.convert_to_numpy(model(data.standardised(batch), training=False))
+        pred = host_array(model(data.standardised(batch), training=False))
         idx = data.sample_of[batch]
         yield idx[idx >= 0], pred[idx >= 0]
 
@@ -168,7 +168,8 @@ def predict_samples(model, data: TransData,
     return out
 
 
-SSE_ROWS = 256   # samples whose squared errors are summed at a time (a float64 copy)
+SSE_ROWS = 64    # samples whose squared errors are summed at a time: their float64 copy
+                 # stays in the CPU's cache (at the 10% shape 3.3 ms per 2,150 samples, not 5.4)
 
 
 def _sse(residuals: np.ndarray, pred: np.ndarray | None = None) -> np.ndarray:
@@ -177,6 +178,13 @@ def _sse(residuals: np.ndarray, pred: np.ndarray | None = None) -> np.ndarray:
     error = (residuals if pred is None else residuals - pred).astype(np.float64)
     error[np.isnan(residuals)] = 0.0
     return np.einsum("ij,ij->i", error, error)     # no squared copy: half nansum's time
+
+
+def _sse_sum(residuals: np.ndarray, samples: np.ndarray, pred: np.ndarray) -> float:
+    """Sum of :func:`_sse` of the ``samples`` (rows of ``residuals``) predicted as ``pred``,
+    ``SSE_ROWS`` samples at a time."""
+    return sum(_sse(residuals[samples[lo:lo + SSE_ROWS]], pred[lo:lo + SSE_ROWS]).sum()
+               for lo in range(0, len(samples), SSE_ROWS))
 
 
 def split_ve(data: TransData, trans_pred: np.ndarray | None,
@@ -196,7 +204,7 @@ def network_ve(model, data: TransData, splits: tuple[str, ...] = SPLITS) -> dict
     """:func:`split_ve` of a network's predictions, a batch of individuals at a time: only
     the individuals of ``splits`` are predicted, and no samples x genes array is built
     (training computes this every epoch; at GTEx size that array is gigabytes)."""
-    return {split: 1.0 - sum(_sse(data.residuals[samples], pred).sum() for samples, pred
+    return {split: 1.0 - sum(_sse_sum(data.residuals, samples, pred) for samples, pred
                              in _predicted(model, data, data.rows(split))) / data.sst[split]
             for split in _scored(data, splits)}
 

@@ -110,6 +110,7 @@ class _State:
         self.limited = False                    # memory moved or ended the path
         self.best = self.mark = self.point_start = -np.inf
         self.best_weights = Spill(model.weights)
+        self.way_back = Spill()     # where an epoch started: rewritten by each (:func:`_epoch`)
         self.history: list[dict] = []
 
     def copy(self) -> _State:
@@ -201,16 +202,15 @@ def _epoch(model: Network, optimizer, data: TransData, s: TrainSettings,
     training VE fall by more than ``ROLLBACK_DROP``, undo it (weights and optimizer state)
     and return False."""
     epoch = state.epoch + 1
-    before = _spilled(model, optimizer)
+    state.way_back.write([*model.weights, *optimizer.variables])
     losses = [float(model.train_on_batch(*data.batch(rows)))
               for rows in _batches(data.rows("train"), s.batch_size, s.seed, epoch)]
     # a non-finite weight makes the predictions, so the VE, non-finite: no weight scan
     ve = network_ve(model, data, state.splits)
     if not (np.isfinite(losses).all() and np.isfinite(ve["train"])
             and ve["train"] >= state.history[-1]["ve_train"] - ROLLBACK_DROP):
-        _unspill(model, optimizer, before)
+        _unspill(model, optimizer, state.way_back)
         return False
-    del before
     state.epoch = epoch
     _record(model, optimizer, state, float(np.mean(losses)), ve)
     return True
