@@ -128,7 +128,7 @@ def run(name: str, trainer: str, model: str, n_snps: int, epochs: int,
                               working.capacity if working else None)
     return {"shape": name, **shape, "model": model, "trainer": trainer, "epochs": epochs,
             "working_set_snps": n_snps if working else shape["S"],
-            "epoch_s": round(epoch_s, 2), "full_check_s": round(check_s, 2),
+            "epoch_s": round(epoch_s, 3), "full_check_s": round(check_s, 2),
             "peak_rss_gb": round(peak / 1e9, 2), "estimate_gb": round(estimate / 1e9, 2)}
 
 
