@@ -29,7 +29,7 @@ from milage import (
 from milage.errors import MilageError
 from milage.settings import InitSettings, TrainSettings, per_model
 from milage.trans_models import ML, MODELS, NN, model_class
-from milage.trans_network import GradientSum, make_optimizer
+from milage.trans_network import NARROW_ROWS, GradientSum, make_optimizer
 
 
 def _lasso_data(seed=0, n=80, p=30):
@@ -347,14 +347,15 @@ def test_models_compute_the_paper_formulas(kind):
 
 
 @pytest.mark.parametrize("kind", MODELS)
-def test_fused_loss_gradient_equals_autodiff_of_the_plain_loss(kind):
+@pytest.mark.parametrize("batch", [6, NARROW_ROWS + 8])    # both forms of _rows_gradient
+def test_fused_loss_gradient_equals_autodiff_of_the_plain_loss(kind, batch):
     tf = pytest.importorskip("tensorflow")
     rng = np.random.default_rng(3)
     model = model_class(kind)({name: rng.standard_normal(v.shape).astype("float32") for name, v
                                in model_class(kind).zeros(9, 3, 5, 2).params.items()}).network()
-    x = rng.standard_normal((6, 9)).astype("float32")
-    y = rng.standard_normal((6, 3, 5)).astype("float32")
-    mask = (rng.random((6, 3)) < 0.6).astype("float32")
+    x = rng.standard_normal((batch, 9)).astype("float32")
+    y = rng.standard_normal((batch, 3, 5)).astype("float32")
+    mask = (rng.random((batch, 3)) < 0.6).astype("float32")
 
     def gradients(loss_of_model):
         with tf.GradientTape() as tape:

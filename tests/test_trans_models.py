@@ -17,7 +17,7 @@ from milage.trans_data import network_ve, predict_samples, split_ve
 from milage.trans_eqtls import trans_eqtls
 from milage.trans_loadings import dense_loadings
 from milage.trans_models import MODELS, REGISTRY, FactorModel, TransModel, model_class, register
-from milage.trans_network import host_array
+from milage.trans_network import ALIGN, aligned_empty, device_array, host_array
 from milage.trans_train import fit_model
 
 
@@ -96,6 +96,38 @@ def test_host_array_reads_a_tensorflow_tensor_in_place():
     first, second = host_array(tensor), host_array(tensor)
     assert first.tolist() == list(range(6))
     assert np.shares_memory(first, second) == (keras.backend.backend() == "tensorflow")
+
+
+@pytest.mark.parametrize("shape", [(1,), (3, 7), (2, 5, 3)])
+def test_an_aligned_array_is_shared_with_tensorflow_and_another_is_copied(shape):
+    values = np.random.default_rng(0).standard_normal(shape).astype("float32")
+    aligned = aligned_empty(shape)
+    aligned[...] = values
+    assert aligned.ctypes.data % ALIGN == 0 and aligned.flags.c_contiguous
+    other = np.empty(values.size + 1, "float32")[1:].reshape(shape)   # 4 bytes off
+    other[...] = values
+    for array, shared in ((aligned, keras.backend.backend() == "tensorflow"), (other, False)):
+        tensor = device_array(array)
+        np.testing.assert_array_equal(ops.convert_to_numpy(tensor), values)
+        assert np.shares_memory(host_array(tensor), array) == shared
+
+
+@pytest.mark.parametrize("n_snps", [0, 6])
+def test_the_traced_prediction_is_the_network_call(n_snps):
+    """predict_batch (one graph on TensorFlow) gives what the eager call gives, also for a
+    network with no SNP, whose factors are the activation of a alone."""
+    rng = np.random.default_rng(5)
+    zeros = model_class("nn").zeros(n_snps, 3, 4, 2)
+    network = model_class("nn")({k: rng.standard_normal(v.shape).astype("float32")
+                                 for k, v in zeros.params.items()}).network()
+    x = rng.standard_normal((5, n_snps)).astype("float32")
+    got = ops.convert_to_numpy(network.predict_batch(x))
+    np.testing.assert_allclose(got, ops.convert_to_numpy(network(x)), rtol=1e-6, atol=1e-6)
+    if n_snps == 0:
+        f = 1 / (1 + np.exp(-ops.convert_to_numpy(network.a)))
+        want = (np.einsum("t,tkj->kj", f, ops.convert_to_numpy(network.beta))
+                + ops.convert_to_numpy(network.b))
+        np.testing.assert_allclose(got, np.broadcast_to(want, got.shape), rtol=1e-5)
 
 
 def test_network_ve_is_split_ve_of_the_predictions(tiny_trans, monkeypatch):

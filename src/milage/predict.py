@@ -91,7 +91,7 @@ def trans_prediction(params: str | os.PathLike, x: np.ndarray) -> np.ndarray:
     model = TransModel.load(params)
     snps = model.snps     # those with a non-zero row of alpha
     z = ((x[:, snps] - model.extras["snp_mean"][snps]) / model.extras["snp_sd"][snps])
-    return ops.convert_to_numpy(model.network()(z.astype(np.float32), training=False))
+    return ops.convert_to_numpy(model.network().predict_batch(z.astype(np.float32)))
 
 
 def predict_expression(prepared: str | os.PathLike, weights: str | os.PathLike,

@@ -17,15 +17,21 @@ import numpy as np
 from keras import ops
 
 
-def _fused(kernel):
-    """``kernel`` compiled by XLA on TensorFlow, so its elementwise ops run as one pass over
-    memory rather than one pass each (JAX compiles the whole step already). Why: at the
-    paper's 10% shape the proximal Adam update of alpha (9.8 M entries) takes 10 ms fused
-    instead of 46 ms. Only such kernels: XLA's CPU matmuls are slower than oneDNN's."""
+def _traced(kernel, xla: bool = False):
+    """``kernel`` as one TensorFlow graph (compiled by XLA if ``xla``); as is on other
+    backends (JAX compiles the whole step already)."""
     if keras.backend.backend() != "tensorflow":
         return kernel
     import tensorflow as tf
-    return tf.function(kernel, jit_compile=True, reduce_retracing=True)
+    return tf.function(kernel, jit_compile=xla, reduce_retracing=True)
+
+
+def _fused(kernel):
+    """``kernel`` compiled by XLA on TensorFlow, so its elementwise ops run as one pass over
+    memory rather than one pass each. Why: at the paper's 10% shape the proximal Adam
+    update of alpha (9.8 M entries) takes 10 ms fused instead of 46 ms. Only such kernels:
+    XLA's CPU matmuls are slower than oneDNN's."""
+    return _traced(kernel, xla=True)
 
 
 def _in_place(kernel, variables: list):
@@ -68,6 +74,31 @@ def host_array(x):
     return ops.convert_to_numpy(x)
 
 
+ALIGN = 64    # bytes: TensorFlow's CPU kernels (Eigen) need buffers aligned to this
+
+
+def aligned_empty(shape, dtype=np.float32) -> np.ndarray:
+    """An uninitialised C-contiguous array whose buffer starts at a multiple of
+    :data:`ALIGN` bytes, so that :func:`device_array` shares it."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.empty(size + ALIGN, np.uint8)
+    start = -raw.ctypes.data % ALIGN
+    return raw[start:start + size].view(dtype).reshape(shape)
+
+
+def device_array(x: np.ndarray):
+    """A numpy array as a backend tensor. On TensorFlow an :func:`aligned_empty` array is
+    shared (DLPack), not copied; any other is copied. Why: ``convert_to_tensor`` copies a
+    numpy array twice; at the paper's 10% shape a training batch's targets are 7 MB and
+    sharing them saves 1 ms of each 10 ms step. Only aligned ones: TensorFlow aborts the
+    process on a misaligned buffer."""
+    if (keras.backend.backend() == "tensorflow" and x.flags.c_contiguous and x.size
+            and x.ctypes.data % ALIGN == 0):
+        import tensorflow as tf
+        return tf.experimental.dlpack.from_dlpack(x.__dlpack__())
+    return ops.convert_to_tensor(x)
+
+
 class Network(keras.Model):
     """Genotypes -> factors F (T) = activation(X alpha + a) -> trans expression, a linear
     map of the factors that subclasses define by ``linear_parts``. ``activation`` is
@@ -89,10 +120,18 @@ class Network(keras.Model):
         self.shape_ = (n_snps, n_tissues, n_genes, n_factors)
         self.alpha = self.add_weight((n_snps, n_factors), initializer="zeros", name="alpha")
         self.a = self.add_weight((n_factors,), initializer="zeros", name="a")
+        # why traced: the eager call dispatches each op from Python and Keras' __call__
+        # checks its inputs; at the paper's 10% shape an epoch's VE pass (four calls)
+        # takes 31 ms instead of 40
+        self._predict = _traced(lambda x: self.expression(self.factors(x)))
 
     def factors(self, x):
         """Individual factors F (batch x factors)."""
-        pre = ops.matmul(x, self.alpha) + self.a
+        # no SNP (nothing active): x alpha is 0, and a traced graph's fused product
+        # (oneDNN) aborts on an empty operand
+        product = (ops.matmul(x, self.alpha) if self.shape_[0]
+                   else ops.zeros((ops.shape(x)[0], self.shape_[3])))
+        pre = product + self.a
         return pre if self.activation == "linear" else getattr(ops, self.activation)(pre)
 
     def expression(self, f):
@@ -104,6 +143,11 @@ class Network(keras.Model):
     def call(self, x, training=False):
         f = self.factors(x)
         return f if training else self.expression(f)
+
+    def predict_batch(self, x):
+        """Trans expression (batch x tissues x genes) of standardised genotypes ``x``:
+        ``self(x)`` as one graph on TensorFlow."""
+        return self._predict(x)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         return masked_loss(*(_read(p) for p in self.linear_parts(y_pred)), *y)
@@ -127,11 +171,25 @@ def masked_loss(rows, loadings, bias, residuals, mask):
         leading = tuple(range(len(d_pred.shape) - len(bias.shape)))
         # g scales the small operand: g * (rows' @ flat) would be a second tensor of the
         # loadings' size (beta at GTEx v8: 2 GB more at the peak)
-        return (ops.matmul(flat, ops.transpose(loadings)) * g,
+        return (_rows_gradient(flat, loadings) * g,
                 ops.matmul(ops.transpose(rows) * g, flat),
                 ops.sum(d_pred, axis=leading) * g, None, None)
 
     return 0.5 * n * ops.sum(ops.square(d_pred)), gradient     # mask is 0/1: m^2 = m
+
+
+NARROW_ROWS = 32   # rows up to which _rows_gradient takes the transposed form
+
+
+def _rows_gradient(flat, loadings):
+    """flat @ loadings' (rows x factors), the loss gradient in the rows. Why two forms:
+    oneDNN's product of a few rows by the long transposed loadings is slow, and the same
+    product as (loadings @ flat')' is faster (batch 32: 1.7 ms instead of 2.6 at the paper's
+    10% shape, 59 ms instead of 131 at GTEx v6p); with many rows (TM's rows are batch x
+    tissues, or a batch of 128) the direct form is the faster."""
+    return ops.cond(ops.shape(flat)[0] <= NARROW_ROWS,
+                    lambda: ops.transpose(ops.matmul(loadings, ops.transpose(flat))),
+                    lambda: ops.matmul(flat, ops.transpose(loadings)))
 
 
 @_fused
