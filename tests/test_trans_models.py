@@ -17,7 +17,14 @@ from milage.trans_data import network_ve, predict_samples, split_ve
 from milage.trans_eqtls import trans_eqtls
 from milage.trans_loadings import dense_loadings
 from milage.trans_models import MODELS, REGISTRY, FactorModel, TransModel, model_class, register
-from milage.trans_network import ALIGN, aligned_empty, device_array, host_array
+from milage.trans_network import (
+    ALIGN,
+    NARROW_ROWS,
+    aligned_empty,
+    device_array,
+    host_array,
+    make_optimizer,
+)
 from milage.trans_train import fit_model
 
 
@@ -128,6 +135,38 @@ def test_the_traced_prediction_is_the_network_call(n_snps):
         want = (np.einsum("t,tkj->kj", f, ops.convert_to_numpy(network.beta))
                 + ops.convert_to_numpy(network.b))
         np.testing.assert_allclose(got, np.broadcast_to(want, got.shape), rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", MODELS)
+def test_the_traced_step_is_train_on_batch(kind):
+    """train_batch (one graph of its own on TensorFlow) takes Keras' train_on_batch's steps:
+    the same losses, weights and Adam moments, over batches of both gradient forms, and
+    after a recompile it leaves frozen variables as they are."""
+    rng = np.random.default_rng(7)
+    params = {k: rng.standard_normal(v.shape).astype("float32")
+              for k, v in model_class(kind).zeros(9, 3, 5, 2).params.items()}
+    batches = [(rng.standard_normal((n, 9)).astype("float32"),
+                (rng.standard_normal((n, 3, 5)).astype("float32"),
+                 (rng.random((n, 3)) < 0.6).astype("float32")))
+               for n in (6, NARROW_ROWS + 8, 6)]
+    runs = []
+    for train in ("train_on_batch", "train_batch"):
+        network = model_class(kind)(params).network()
+        optimizer = make_optimizer("adam", 0.05, {network.penalised[0]: 0.1})
+        network.compile(optimizer=optimizer)
+        losses = [float(getattr(network, train)(x, y)) for x, y in batches]
+        runs.append((losses, [ops.convert_to_numpy(v) for v in
+                              [*network.weights, *optimizer.variables]]))
+    assert runs[1][0] == pytest.approx(runs[0][0], rel=1e-6)
+    for got, want in zip(runs[1][1], runs[0][1], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    frozen = network.trainable_variables[-1]
+    before = ops.convert_to_numpy(frozen)
+    frozen.trainable = False
+    network.compile(optimizer=make_optimizer("adam", 0.05, {}))
+    network.train_batch(*batches[0])
+    np.testing.assert_array_equal(ops.convert_to_numpy(frozen), before)
+    assert not np.array_equal(ops.convert_to_numpy(network.a), runs[1][1][1])
 
 
 def test_network_ve_is_split_ve_of_the_predictions(tiny_trans, monkeypatch):

@@ -156,14 +156,14 @@ def cpu_name() -> str:
 
 
 def keras_step_seconds(shape: Shape, device: str, repeats: int, jit: bool) -> float:
-    """Median seconds of one ``train_on_batch`` of the NN model, data resident on ``device``
-    ("cpu" or "gpu")."""
+    """Median seconds of one training step (``train_batch``) of the NN model, data resident
+    on ``device`` ("cpu" or "gpu")."""
     x, y, mask = step_data(**shape.as_dict())
     with keras.device(f"{device}:0"):
         model = NN.zeros(shape.S, shape.K, shape.J, shape.T).network()
         model.compile(optimizer=make_optimizer("adam", 1e-3, L1), jit_compile=jit)
         xt, yt, mt = (ops.convert_to_tensor(v) for v in (x, y, mask))
-        return timed(lambda: model.train_on_batch(xt, (yt, mt)), repeats)
+        return timed(lambda: model.train_batch(xt, (yt, mt)), repeats)
 
 
 def numpy_step_seconds(shape: Shape, repeats: int) -> float:

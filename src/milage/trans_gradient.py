@@ -45,7 +45,7 @@ def factor_gradient(model: Network, data: TransData, batches: list[np.ndarray]) 
         probe.alpha.assign(pre)
         for v in sums.sums:
             v.assign(ops.zeros(v.shape, v.dtype))
-        probe.train_on_batch(eye[:len(rows)], data.targets(rows))
+        probe.train_batch(eye[:len(rows)], data.targets(rows))
         out.append(ops.convert_to_numpy(sums.sums[0])[:len(rows)])
     return np.concatenate(out) / len(batches)
 

@@ -1,10 +1,11 @@
 """Training of a trans model: mini-batches of individuals, proximal L1 steps, per-epoch
 variance explained, early stopping on validation, and checkpoints a killed job resumes from.
 
-Why a small loop over ``train_on_batch`` rather than ``fit`` with Keras callbacks: the
-early-stopping state (best weights, patience counter) has to live in the same checkpoint
-as the weights and optimizer state, or a resumed run would not end where an uninterrupted
-one does; Keras' EarlyStopping and BackupAndRestore do not save it together.
+Why a small loop over batches (:meth:`~milage.trans_network.Network.train_batch`) rather
+than ``fit`` with Keras callbacks: the early-stopping state (best weights, patience
+counter) has to live in the same checkpoint as the weights and optimizer state, or a
+resumed run would not end where an uninterrupted one does; Keras' EarlyStopping and
+BackupAndRestore do not save it together.
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ def _epoch(model: Network, optimizer, data: TransData, s: TrainSettings,
     and return False."""
     epoch = state.epoch + 1
     state.way_back.write([*model.weights, *optimizer.variables])
-    losses = [float(model.train_on_batch(*data.batch(rows)))
+    losses = [model.train_batch(*data.batch(rows))
               for rows in _batches(data.rows("train"), s.batch_size, s.seed, epoch)]
     # a non-finite weight makes the predictions, so the VE, non-finite: no weight scan
     ve = network_ve(model, data, state.splits)
