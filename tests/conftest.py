@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +14,11 @@ from milage.settings import SimulationSettings
 from milage.sim_cohort import simulate_cohort, write_cohort
 
 REPO = Path(__file__).resolve().parents[1]
+
+# a test whose reference is TensorFlow's autodiff of the network: on another Keras backend
+# (tests/test_trans.py runs some tests under JAX) the network's tensors are not TensorFlow's
+tensorflow_autodiff = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                                         reason="the reference is TensorFlow's autodiff")
 
 TINY = dict(n_individuals=60, n_ungenotyped=3, n_tissues=8, n_genes=120, n_low_genes=10,
             n_chrx_genes=4, n_desert_genes=2, n_snps=1500, genome_scale=0.01,

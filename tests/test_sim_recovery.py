@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+from conftest import tensorflow_autodiff
 
 from milage import plots, sim_plots
 from milage.settings import InitSettings, StudySettings, TrainSettings
@@ -87,6 +88,7 @@ def _keras_twin(ref: NumpyNN, shape: Shape):
     return model
 
 
+@tensorflow_autodiff
 def test_numpy_step_matches_keras_gradients_and_proximal_adam():
     shape = Shape(S=40, J=7, K=3, T=4, I=25)
     x, y, mask = step_data(**shape.as_dict(), seed=2)

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import REPO, tensorflow_autodiff
 from keras import ops
 from scipy.special import expit
 from sklearn.linear_model import Lasso
@@ -346,10 +346,11 @@ def test_models_compute_the_paper_formulas(kind):
     assert loss == pytest.approx(want_loss, rel=1e-4)
 
 
+@tensorflow_autodiff
 @pytest.mark.parametrize("kind", MODELS)
 @pytest.mark.parametrize("batch", [6, NARROW_ROWS + 8])    # both forms of _rows_gradient
 def test_fused_loss_gradient_equals_autodiff_of_the_plain_loss(kind, batch):
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
     rng = np.random.default_rng(3)
     model = model_class(kind)({name: rng.standard_normal(v.shape).astype("float32") for name, v
                                in model_class(kind).zeros(9, 3, 5, 2).params.items()}).network()
@@ -697,6 +698,21 @@ def test_a_training_step_runs_under_jax(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO / "src")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+
+
+def test_the_working_set_trainer_runs_under_jax():
+    """The working-set trainer's two tests above, run under Keras' JAX backend (the GPU
+    machines have JAX, not TensorFlow). Both failed there: the gradient probe's variables
+    shared the model's arrays, and Keras' JAX step donated (deleted) them."""
+    pytest.importorskip("jax")
+    if keras.backend.backend() == "jax":
+        pytest.skip("this session runs them under JAX already")
+    tests = [f"tests/test_trans.py::test_working_set_training_{name}" for name in
+             ("stops_when_no_snp_breaks_the_l1_condition", "gives_the_dense_trainers_model")]
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO / "src")}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          *tests], cwd=REPO, env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and "2 passed" in out.stdout, out.stdout[-3000:]
 
 
 def test_trans_models_explain_the_planted_trans_variance(medium_trained):

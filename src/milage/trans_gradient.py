@@ -17,7 +17,7 @@ from keras import ops
 
 from milage.dosages import release
 from milage.trans_data import TransData
-from milage.trans_network import GradientSum, Network
+from milage.trans_network import GradientSum, Network, own_value
 
 CHECK_SNPS = 2**15   # SNPs standardised at a time: training individuals x this, float32
 
@@ -32,7 +32,7 @@ def factor_gradient(model: Network, data: TransData, batches: list[np.ndarray]) 
     mine = {v.name: v for v in model.weights}
     for v in probe.weights:
         if v.name != "alpha":
-            v.assign(mine[v.name])
+            v.assign(own_value(mine[v.name]))
             v.trainable = False     # no gradient nor sum of beta's size: alpha's is D
     sums = GradientSum()
     probe.compile(optimizer=sums)
