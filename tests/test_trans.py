@@ -700,16 +700,19 @@ def test_a_training_step_runs_under_jax(tmp_path):
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
 
 
-def test_the_working_set_trainer_runs_under_jax():
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_working_set_trainer_runs_under_another_backend(backend):
     """The working-set trainer's two tests above, run under Keras' JAX backend (the GPU
-    machines have JAX, not TensorFlow). Both failed there: the gradient probe's variables
-    shared the model's arrays, and Keras' JAX step donated (deleted) them."""
-    pytest.importorskip("jax")
-    if keras.backend.backend() == "jax":
-        pytest.skip("this session runs them under JAX already")
+    machines have JAX, not TensorFlow; the test extra installs it) and PyTorch's where it
+    is installed. Both failed under JAX (the gradient probe's variables shared the model's
+    arrays, and Keras' JAX step donated, so deleted, them) and PyTorch (its step passed
+    numpy targets to the loss)."""
+    pytest.importorskip(backend)
+    if keras.backend.backend() == backend:
+        pytest.skip(f"this session runs them under {backend} already")
     tests = [f"tests/test_trans.py::test_working_set_training_{name}" for name in
              ("stops_when_no_snp_breaks_the_l1_condition", "gives_the_dense_trainers_model")]
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO / "src")}
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO / "src")}
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                           *tests], cwd=REPO, env=env, capture_output=True, text=True)
     assert out.returncode == 0 and "2 passed" in out.stdout, out.stdout[-3000:]

@@ -175,7 +175,9 @@ class Network(keras.Model):
         return self._predict(x)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        return masked_loss(*(_read(p) for p in self.linear_parts(y_pred)), *y)
+        # y as tensors: Keras' PyTorch step passes numpy targets on as they are
+        return masked_loss(*(_read(p) for p in self.linear_parts(y_pred)),
+                           *map(ops.convert_to_tensor, y))
 
 
 def _tape_step(model: Network):
