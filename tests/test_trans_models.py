@@ -137,11 +137,13 @@ def test_the_traced_prediction_is_the_network_call(n_snps):
         np.testing.assert_allclose(got, np.broadcast_to(want, got.shape), rtol=1e-5)
 
 
+@pytest.mark.parametrize("jit", [False, True])
 @pytest.mark.parametrize("kind", MODELS)
-def test_the_traced_step_is_train_on_batch(kind):
-    """train_batch (one graph of its own on TensorFlow) takes Keras' train_on_batch's steps:
-    the same losses, weights and Adam moments, over batches of both gradient forms, and
-    after a recompile it leaves frozen variables as they are."""
+def test_the_traced_step_is_train_on_batch(kind, jit):
+    """train_batch (one graph of its own on TensorFlow) takes Keras' train_on_batch's steps,
+    with XLA compilation (as on a GPU) or without: the same losses, weights and Adam
+    moments, over batches of both gradient forms, and after a recompile it leaves frozen
+    variables as they are."""
     rng = np.random.default_rng(7)
     params = {k: rng.standard_normal(v.shape).astype("float32")
               for k, v in model_class(kind).zeros(9, 3, 5, 2).params.items()}
@@ -153,7 +155,7 @@ def test_the_traced_step_is_train_on_batch(kind):
     for train in ("train_on_batch", "train_batch"):
         network = model_class(kind)(params).network()
         optimizer = make_optimizer("adam", 0.05, {network.penalised[0]: 0.1})
-        network.compile(optimizer=optimizer)
+        network.compile(optimizer=optimizer, jit_compile=jit)
         losses = [float(getattr(network, train)(x, y)) for x, y in batches]
         runs.append((losses, [ops.convert_to_numpy(v) for v in
                               [*network.weights, *optimizer.variables]]))
