@@ -189,13 +189,12 @@ def _tape_step(model: Network):
     import tensorflow as tf
     variables = model.trainable_variables
 
-    @tf.function(reduce_retracing=True, jit_compile=model.jit_compile)
     def step(x, y):
         with tf.GradientTape() as tape:
             loss = model.compute_loss(x, y, model(x, training=True))
         model.optimizer.apply(tape.gradient(loss, variables), variables)
         return loss
-    return step
+    return _traced(step, xla=bool(model.jit_compile))
 
 
 @ops.custom_gradient
