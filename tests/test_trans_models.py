@@ -172,14 +172,20 @@ def test_the_traced_step_is_train_on_batch(kind, jit):
     assert not np.array_equal(ops.convert_to_numpy(network.a), trained["a"])  # a trains on
 
 
-def test_network_ve_is_split_ve_of_the_predictions(tiny_trans, monkeypatch):
-    """The batched VE that training records every epoch, NaN residuals left out, equals
-    the VE of the whole prediction array, its squared errors summed a few samples at a time
-    or all at once."""
+@pytest.mark.parametrize("kind", MODELS)
+@pytest.mark.parametrize("block", [None, 1, 10_000])
+def test_network_ve_is_split_ve_of_the_predictions(tiny_trans, monkeypatch, kind, block):
+    """The VE that training records every epoch, predicted for the observed samples a group
+    of tissues at a time (NaN residuals left out), equals the VE of the whole prediction
+    array: with all tissues in one block (default), one tissue and one individual a block
+    (1), or a few tissues and individuals (10,000 values); a non-finite weight makes it
+    NaN, not a number."""
+    if block:
+        monkeypatch.setattr(trans_data, "PREDICT_BATCH_VALUES", block)
     ds, data = tiny_trans
     rng = np.random.default_rng(3)
-    zeros = model_class("nn").zeros(data.genotypes.shape[1], len(ds.tissues), len(ds.genes), 3)
-    network = model_class("nn")({k: rng.standard_normal(v.shape).astype("float32") * 0.1
+    zeros = model_class(kind).zeros(data.genotypes.shape[1], len(ds.tissues), len(ds.genes), 3)
+    network = model_class(kind)({k: rng.standard_normal(v.shape).astype("float32") * 0.1
                                  for k, v in zeros.params.items()}).network()
     residuals = data.residuals.copy()
     residuals[2, :3] = np.nan
@@ -187,14 +193,18 @@ def test_network_ve_is_split_ve_of_the_predictions(tiny_trans, monkeypatch):
     expected = split_ve(data, predict_samples(network, data))
     got = network_ve(network, data)
     assert list(got) == ["train", "valid", "test"] and np.isfinite(list(got.values())).all()
+    nothing = split_ve(data, None)            # the prediction matters: a wrong one shows
+    assert all(abs(expected[s] - nothing[s]) > 0.01 for s in expected)
     for split, value in expected.items():
-        assert got[split] == pytest.approx(value, rel=1e-7)   # batches differ: float32 round-off
-    assert network_ve(network, data, ("valid",)) == {"valid": got["valid"]}
-    monkeypatch.setattr(trans_data, "SSE_ROWS", 3)
-    assert network_ve(network, data) == pytest.approx(got, rel=1e-12)
-    broken = predict_samples(network, data)
-    broken[data.sample_of[data.rows("train")[0]].max(), 0] = np.nan   # a prediction, not a residual
-    assert np.isnan(split_ve(data, broken)["train"])
+        assert got[split] == pytest.approx(value, rel=1e-7)   # float32 round-off
+    assert network_ve(network, data, ("valid",)) == {"valid": pytest.approx(got["valid"],
+                                                                             rel=1e-7)}
+    assert network_ve(network, replace(data, sst={}), ("valid",)) == {}
+    loadings = network.weights[-2]            # beta (ML, NN) or W (TM)
+    value = ops.convert_to_numpy(loadings)
+    value[(0,) * value.ndim] = np.nan
+    loadings.assign(value)
+    assert np.isnan(network_ve(network, data)["train"])
 
 
 def test_an_unknown_model_is_named():

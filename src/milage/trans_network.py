@@ -67,8 +67,8 @@ def _read(x):
 def host_array(x):
     """A backend tensor as a numpy array. On TensorFlow it reads the tensor's buffer in
     place (the array keeps the tensor alive), where ``ops.convert_to_numpy`` copies it. Why:
-    the epoch's prediction pass (:func:`milage.trans_data.network_ve`) converts every
-    batch; at the paper's 10% shape a copy is 2.5 ms of each batch's 20 ms."""
+    predictions are converted a batch at a time (:func:`milage.trans_data.predict_samples`);
+    at the paper's 10% shape a copy is 2.5 ms of each batch's 20 ms."""
     if keras.backend.backend() == "tensorflow":
         return np.asarray(x)
     return ops.convert_to_numpy(x)
@@ -111,7 +111,8 @@ def device_array(x: np.ndarray):
 
 class Network(keras.Model):
     """Genotypes -> factors F (T) = activation(X alpha + a) -> trans expression, a linear
-    map of the factors that subclasses define by ``linear_parts``. ``activation`` is
+    map of the factors that subclasses define by ``linear_parts`` (and, for some tissues
+    only, ``group_parts``). ``activation`` is
     "linear" or the name of a ``keras.ops`` function ("sigmoid", "tanh"); ``penalised``
     names the variables the L1 penalties apply to (given by the model).
 
@@ -131,9 +132,11 @@ class Network(keras.Model):
         self.alpha = self.add_weight((n_snps, n_factors), initializer="zeros", name="alpha")
         self.a = self.add_weight((n_factors,), initializer="zeros", name="a")
         # why traced: the eager call dispatches each op from Python and Keras' __call__
-        # checks its inputs; at the paper's 10% shape an epoch's VE pass (four calls)
-        # takes 31 ms instead of 40
+        # checks its inputs; at the paper's 10% shape a prediction of 154 individuals
+        # took 8 ms instead of 10
         self._predict = _traced(lambda x: self.expression(self.factors(x)))
+        self._factors = _traced(self.factors)
+        self._observed_sse = _traced(self._group_sse)
         self._step = None
 
     def factors(self, x):
@@ -173,6 +176,23 @@ class Network(keras.Model):
         """Trans expression (batch x tissues x genes) of standardised genotypes ``x``:
         ``self(x)`` as one graph on TensorFlow."""
         return self._predict(x)
+
+    def factors_of(self, x):
+        """:meth:`factors` of standardised genotypes ``x``, as one graph on TensorFlow."""
+        return self._factors(x)
+
+    def observed_sse(self, f, bounds, where, residuals):
+        """Sum of squared errors (float64, NaN residuals left out) of each of some samples
+        of the tissues ``bounds`` = (first, count) (an int32 array): factors ``f`` (rows x
+        factors) are predicted in those tissues, ``where`` picks the samples from the
+        rows x tissues predictions (row-major), ``residuals`` are theirs (samples x
+        genes). One graph on TensorFlow."""
+        return self._observed_sse(f, bounds, where, residuals)
+
+    def _group_sse(self, f, bounds, where, residuals):
+        rows, loadings, bias = self.group_parts(f, bounds[0], bounds[1])
+        prediction = ops.reshape(ops.matmul(rows, loadings), (-1, self.shape_[2]))
+        return _gathered_sse(prediction, bias, where, bounds[1], residuals)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         # y as tensors: Keras' PyTorch step passes numpy targets on as they are
@@ -243,6 +263,17 @@ def _scaled_error(prediction, bias, residuals, weight):
     return ops.where(ops.isnan(residuals), ops.zeros_like(error), error)
 
 
+@_fused
+def _gathered_sse(prediction, bias, where, count, residuals):
+    """Per sample, the sum over genes of (prediction[where] + bias[where % count] -
+    residuals)^2 in float64, 0 where a residual is missing (NaN): one pass that reads the
+    picked rows of the (rows x tissues) x genes prediction, and the residuals, once."""
+    error = ops.take(prediction, where, axis=0) + ops.take(bias, where % count, axis=0)
+    error = ops.cast(error - residuals, "float64")
+    error = ops.where(ops.isnan(residuals), ops.zeros_like(error), error)
+    return ops.sum(ops.square(error), axis=1)
+
+
 class FactorNetwork(Network):
     """ML and NN (and any model of loadings per tissue):
     trans[i, k, j] = sum_t F[i, t] beta[t, k, j] + b[k, j]."""
@@ -258,6 +289,12 @@ class FactorNetwork(Network):
         _, n_tissues, n_genes, n_factors = self.shape_
         return f, ops.reshape(self.beta, (n_factors, n_tissues * n_genes)), self.b
 
+    def group_parts(self, f, first, count):
+        """(F, beta of tissues first..first + count - 1 as factors x (tissues x genes),
+        their b): :meth:`linear_parts` for those tissues only."""
+        beta = self.beta[:, first:first + count]
+        return f, ops.reshape(beta, (self.shape_[3], -1)), self.b[first:first + count]
+
 
 class TensorNetwork(Network):
     """TM: trans[i, k, j] = sum_t F[i, t] W[k, t] V[j, t] + d[j]."""
@@ -272,6 +309,13 @@ class TensorNetwork(Network):
         """(F[i, t] W[k, t] as (batch x tissues) x factors, V transposed, d)."""
         rows = ops.reshape(f[:, None, :] * self.W[None, :, :], (-1, self.shape_[3]))
         return rows, ops.transpose(self.V), self.d
+
+    def group_parts(self, f, first, count):
+        """:meth:`linear_parts` for tissues first..first + count - 1 (d once per tissue)."""
+        w = self.W[first:first + count]
+        rows = ops.reshape(f[:, None, :] * w[None, :, :], (-1, self.shape_[3]))
+        bias = ops.broadcast_to(self.d, (ops.shape(w)[0], self.shape_[2]))
+        return rows, ops.transpose(self.V), bias
 
 
 def soft_threshold(v, threshold):
