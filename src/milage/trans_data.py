@@ -203,8 +203,8 @@ def network_ve(model, data: TransData, splits: tuple[str, ...] = SPLITS) -> dict
     group of tissues at a time (:func:`_tissue_blocks`); no samples x genes array is built
     (training computes this every epoch; at GTEx size that array is gigabytes). Why not
     :func:`_predicted`'s batches of individuals: at GTEx v8 a batch is 6 individuals, each
-    batch read all 2 GB of beta, and half the predictions were of unsampled tissues; the
-    pass took 17 s, now 2.7 s (v6p 1.8 s, now 0.6)."""
+    batch read all 2 GB of beta, and half the predictions were of unsampled tissues (NN:
+    the v8 epoch took 44 s, now 25 s; the v6p pass 2.5 s, now 0.9 s)."""
     scored = _scored(data, splits)
     if not scored:
         return {}
