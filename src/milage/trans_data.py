@@ -208,8 +208,9 @@ def network_ve(model, data: TransData, splits: tuple[str, ...] = SPLITS) -> dict
     scored = _scored(data, splits)
     if not scored:
         return {}
-    rows = np.concatenate([data.rows(s) for s in scored])
-    split_of = np.repeat(np.arange(len(scored)), [len(data.rows(s)) for s in scored])
+    parts = [data.rows(s) for s in scored]
+    rows = np.concatenate(parts)
+    split_of = np.repeat(np.arange(len(parts)), [len(p) for p in parts])   # index in scored
     factors = _factors(model, data, rows)
     sse = np.zeros(len(scored))
     for chunk, first, count in _tissue_blocks(data.sample_of[rows], data.residuals.shape[1]):
