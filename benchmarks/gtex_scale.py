@@ -37,16 +37,14 @@ SHAPES = {"demo": dict(I=449, S=19_072, J=1_900, K=28, T=20),
 SNP_BLOCK = 2**18   # SNPs of synthetic genotypes written at a time
 
 
-def synthetic_data(shape: dict, directory: Path, seed: int = 0):
-    """TransData of the shape: binomial dosages (MAF 0.05-0.5) memory-mapped from
-    ``directory``, N(0, 1) residuals of half the samples, 75% / 10% / 15% split."""
+def synthetic_codes(shape: dict, directory: Path, seed: int = 0) -> np.ndarray:
+    """Binomial dosage codes (MAF 0.05-0.5; individuals x SNPs, one byte each) memory-mapped
+    from ``directory``, written there the first time."""
     from milage.dosages import UNITS
-    from milage.trans_data import TransData, genotype_moments
-
-    rng = np.random.default_rng(seed)
-    n_ind, n_snps, n_genes, n_tissues = shape["I"], shape["S"], shape["J"], shape["K"]
+    n_ind, n_snps = shape["I"], shape["S"]
     path = directory / f"genotypes_{n_ind}x{n_snps}.u1"
     if not path.exists():
+        rng = np.random.default_rng([seed, 1])
         codes = np.lib.format.open_memmap(path.with_suffix(".tmp.npy"), "w+", np.uint8,
                                           (n_ind, n_snps))
         for lo in range(0, n_snps, SNP_BLOCK):
@@ -56,17 +54,35 @@ def synthetic_data(shape: dict, directory: Path, seed: int = 0):
         codes.flush()
         del codes
         path.with_suffix(".tmp.npy").rename(path)
-    codes = np.load(path, mmap_mode="r")
+    return np.load(path, mmap_mode="r")
+
+
+def synthetic_samples(shape: dict, seed: int = 0):
+    """(split, sample_of, residuals, sst): a 75% / 10% / 15% split, half of the
+    (individual, tissue) samples observed, N(0, 1) residuals. Numpy only, so that
+    ``filing_dense_epoch.py`` draws the same under an old release."""
+    rng = np.random.default_rng(seed)
+    n_ind, n_genes, n_tissues = shape["I"], shape["J"], shape["K"]
     split = rng.choice(np.array(["train", "valid", "test"]), n_ind, p=[0.75, 0.1, 0.15])
     sample_of = np.full((n_ind, n_tissues), -1)
     observed = rng.random((n_ind, n_tissues)) < 0.5
     sample_of[observed] = np.arange(observed.sum())
     residuals = rng.standard_normal((observed.sum(), n_genes), dtype=np.float32)
-    mean, sd = genotype_moments(codes, split == "train", UNITS)
     sst = {s: float(np.square(residuals[sample_of[split == s][sample_of[split == s] >= 0]],
                               dtype=np.float64).sum()) for s in ("train", "valid", "test")}
+    return split, sample_of, residuals, sst
+
+
+def synthetic_data(shape: dict, directory: Path, seed: int = 0):
+    """TransData of the shape: :func:`synthetic_codes` and :func:`synthetic_samples`."""
+    from milage.dosages import UNITS
+    from milage.trans_data import TransData, genotype_moments
+
+    codes = synthetic_codes(shape, directory, seed)
+    split, sample_of, residuals, sst = synthetic_samples(shape, seed)
+    mean, sd = genotype_moments(codes, split == "train", UNITS)
     return TransData(codes, mean, sd, residuals, sample_of, split, sst,
-                     {"SNP": np.arange(n_snps).astype(str)}, UNITS)
+                     {"SNP": np.arange(shape["S"]).astype(str)}, UNITS)
 
 
 def run(name: str, trainer: str, model: str, n_snps: int, epochs: int,
