@@ -45,6 +45,8 @@ def _set(config, path, value):
      f"config split.valid_fraction: 0 is not a number > 0 and < 1. {FIX}"),
     (("simulate", "n_individuals"), 15,
      f"config simulate.n_individuals: 15 is not an integer >= 20. {FIX}"),
+    (("trans", "train", "working_set"), "yes",
+     f"config trans.train.working_set: 'yes' is not one of auto, True, False. {FIX}"),
     (("trans", "models"), ["ml", "xx"],
      f"config trans.models[1]: 'xx' is not one of ml, nn, tm. {FIX}"),
     (("bogus",), 1,

@@ -18,6 +18,7 @@ from keras import ops
 from scipy.special import expit
 from sklearn.linear_model import Lasso
 
+from milage import settings as settings_module
 from milage import (
     trans_gradient,
     trans_init,
@@ -584,6 +585,27 @@ def test_working_set_training_gives_the_dense_trainers_model(tiny_trans, monkeyp
     dense, working = snps
     assert len(dense) >= 10 and abs(ve[1] - ve[0]) <= 0.002
     assert len(dense & working) >= 0.9 * len(dense) and len(working - dense) <= 0.1 * len(dense)
+
+
+@pytest.mark.parametrize(("working_set", "n_snps", "uses"), [
+    ("auto", 2**16, False), ("auto", 2**16 + 1, True), (True, 10, True), (False, 10**7, False)])
+def test_auto_trains_alpha_on_a_working_set_above_65536_snps(working_set, n_snps, uses):
+    assert TrainSettings(working_set=working_set).uses_working_set(n_snps) is uses
+
+
+@pytest.mark.parametrize("bound", [10, 10**6])
+def test_fit_model_trains_on_a_working_set_by_the_cohorts_snp_count(tiny_trans, monkeypatch,
+                                                                      bound):
+    """auto, the default: a working set (the network's SNPs, with the checks' log lines)
+    when the cohort has more SNPs than the bound, else the dense trainer."""
+    ds, data = tiny_trans
+    monkeypatch.setattr(settings_module, "WORKING_SET_SNPS", bound)
+    monkeypatch.setattr(trans_working_set, "MIN_CAPACITY", 8)
+    settings = TrainSettings(learning_rate=0.01, l1={"alpha": 0.01}, batch_size=0,
+                             max_epochs=3, refit_lambdas=())
+    assert settings.working_set == "auto"
+    network, _ = _fit(ds, data, settings)
+    assert (network.snps is not None) == (data.genotypes.shape[1] > bound)
 
 
 def _snps(network) -> set:

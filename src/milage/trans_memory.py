@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from milage.errors import MemoryLimitError
-from milage.settings import AUTO, TrainSettings
+from milage.settings import AUTO, WORKING_SET_SNPS, TrainSettings
 from milage.trans_models import model_class
 
 if TYPE_CHECKING:  # trans_data loads Keras; the workflow's resource estimate must not
@@ -47,7 +47,8 @@ PARAM_COPIES_SEARCH = 11    # while learning_rate auto tries its rates
 BATCH_TENSORS = 8           # batch x tissues x genes float32 tensors alive in one step
 OVERHEAD = 2.5e9            # Python, TensorFlow, the libraries (measured 1.0-1.7 GB) and the
                             # backend's buffers that do not grow with the parameters
-WORKING_ROWS = 2**16        # alpha rows a working set is planned for before training
+WORKING_ROWS = WORKING_SET_SNPS   # alpha rows a working set is planned for before training
+                                  # (working_set auto's bound: fewer SNPs train dense)
 
 
 def parameter_bytes(kind: str, n_snps: int, n_tissues: int, n_genes: int,
@@ -73,7 +74,7 @@ def training_bytes(kind: str, data: TransData, n_factors: int, s: TrainSettings,
 def network_rows(n_snps: int, s: TrainSettings, alpha_rows: int | None = None) -> int:
     """Rows of alpha the network holds: every SNP's, or with a working set ``alpha_rows``
     (default :data:`WORKING_ROWS`), at most every SNP's."""
-    return min(n_snps, alpha_rows or WORKING_ROWS) if s.working_set else n_snps
+    return min(n_snps, alpha_rows or WORKING_ROWS) if s.uses_working_set(n_snps) else n_snps
 
 
 def shape_bytes(kind: str, n_snps: int, n_tissues: int, n_genes: int, n_train: int,
@@ -112,8 +113,9 @@ def check_memory(kind: str, data: TransData, n_factors: int, s: TrainSettings,
     have = machine_bytes() if available is None else available
     if need > have:
         n_individuals, n_snps = data.genotypes.shape
+        working = s.uses_working_set(n_snps)
         rows = (f"a working set of {network_rows(n_snps, s, alpha_rows)} of {n_snps} SNPs"
-                if s.working_set else f"{n_snps} SNPs")
+                if working else f"{n_snps} SNPs")
         raise MemoryLimitError(
             f"training the {kind} model needs about {need / 1e9:.1f} GB ({rows} x "
             f"{n_factors} factors, {data.sample_of.shape[1]} tissues x "
@@ -121,7 +123,7 @@ def check_memory(kind: str, data: TransData, n_factors: int, s: TrainSettings,
             f"has {have / 1e9:.1f} GB. Fix: lower trans.n_factors, raise genotypes.min_maf "
             "or give a candidate SNP list (inputs.candidate_snps), "
             + ("raise trans.train.l1's alpha (fewer SNPs join the set), "
-               if s.working_set else "set trans.train.working_set: true, ")
+               if working else "set trans.train.working_set: true, ")
             + "set trans.train.learning_rate to a number (its search keeps a copy per "
             "rate), or run on a larger machine")
     return need

@@ -519,7 +519,7 @@ def fit_model(kind: str, data: TransData, cis_windows: np.ndarray, init_settings
               settings: TrainSettings, checkpoint: str | os.PathLike | None = None,
               splits: tuple[str, ...] = ("train", "valid")):
     """Initialise the model of ``kind`` (a registered name, :mod:`milage.trans_models`) and
-    train its network (on a working set of SNPs with ``settings.working_set``); then, for
+    train its network (on a working set of SNPs as ``settings.uses_working_set``); then, for
     a model whose loadings are refitted given its factors, refit them and polish
     (:func:`_polish`). Stops first when the machine cannot hold the training
     (:func:`milage.trans_memory.check_memory`). Returns the trained network and the
@@ -527,6 +527,7 @@ def fit_model(kind: str, data: TransData, cis_windows: np.ndarray, init_settings
     ``snps`` are the SNPs of its alpha rows, what it is fed (``data.over(network.snps)``):
     None, every SNP, for dense training; a working set's SNPs."""
     cls = model_class(kind)
+    settings = replace(settings, working_set=settings.uses_working_set(data.genotypes.shape[1]))
     need = trans_memory.check_memory(kind, data, init_settings.n_factors, settings)
     log.info("%s: training needs about %.2f GB (estimate)", kind, need / 1e9)
     model = cls.initialise(data, cis_windows, init_settings)
