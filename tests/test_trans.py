@@ -325,6 +325,34 @@ def test_the_rate_is_chosen_again_where_the_first_search_ended(tiny_trans, monke
     assert len(calls) == 1    # no room for a second search
 
 
+def test_a_set_grown_by_a_second_search_that_every_rate_dropped_out_of_trains_on(
+        tiny_trans, monkeypatch):
+    """The second rate search's checks grow the working set (its network and optimizer),
+    then every rate drops out: training goes on from the first winner's weights on the
+    grown network (it kept the smaller one, whose alpha no longer matched the set's
+    genotypes: a 90,000-SNP cohort's ML stopped with 'Matrix size-incompatible')."""
+    ds, data = tiny_trans
+    monkeypatch.setattr(trans_working_set, "MIN_CAPACITY", 4)
+    monkeypatch.setattr(trans_working_set, "MIN_ADD", 4)
+    monkeypatch.setattr(trans_train, "RATES", (1e-3, 2e-3, 0.5))   # 0.5 blows up first
+    capacity, real = [], trans_train._halving
+
+    def second_drops_out(model, optimizer, data, s, state, rates, max_epochs, working):
+        model, optimizer, winner = real(model, optimizer, data, s, state, rates, max_epochs,
+                                        working)
+        capacity.append(working.capacity)
+        return model, optimizer, winner if len(capacity) == 1 else None
+
+    monkeypatch.setattr(trans_train, "_halving", second_drops_out)
+    settings = TrainSettings(max_epochs=60, patience=3, batch_size=0, refit_lambdas=(),
+                             l1={"alpha": 0.001}, working_set=True)
+    network, history = _fit(ds, data, settings)
+    assert len(capacity) == 2 and capacity[1] > capacity[0]     # the second search grew it
+    searched = sum(trans_train.RATE_ROUNDS)
+    assert history["epoch"].max() > searched                    # trained on after it
+    assert network.alpha.shape[0] == len(network.snps) > capacity[0] // 2
+
+
 @pytest.mark.parametrize("kind", MODELS)
 def test_models_compute_the_paper_formulas(kind):
     rng = np.random.default_rng(1)

@@ -277,19 +277,23 @@ def _choose_rate(model: Network, optimizer, data: TransData, s: TrainSettings,
     5e-4 chosen first, 2e-3 second, 70% -> 89% of the planted trans share). Training goes
     on from the winner (its epochs are kept); returns (network, optimizer, its state): a
     ``working`` set may have grown them."""
-    first = _halving(model, optimizer, data, s, state, RATES, s.max_epochs, working)
+    model, optimizer, first = _halving(model, optimizer, data, s, state, RATES,
+                                       s.max_epochs, working)
     if first is None:
         raise MilageError(f"training of {model.name} diverged at every learning rate of "
                           f"{RATES}. Fix: set trans.train.learning_rate to a number below "
                           "the smallest, or raise trans.train.l1")
-    model, optimizer, state, snapshot = first
+    state, snapshot = first
     _unspill(model, optimizer, snapshot)
     faster = tuple(r for r in RATES if r >= _rate(optimizer) * (1 - 1e-6))
     left = s.max_epochs - state.epoch
     if len(faster) > 1 and left >= sum(RATE_ROUNDS):
-        second = _halving(model, optimizer, data, s, state, faster, left, working)
+        # the network as the second search left it: its checks may have grown the set
+        # even when every rate dropped out (the first winner's weights are padded to it)
+        model, optimizer, second = _halving(model, optimizer, data, s, state, faster, left,
+                                            working)
         if second:
-            model, optimizer, state, snapshot = second
+            state, snapshot = second
     _unspill(model, optimizer, snapshot)
     log.info("learning rate auto: %g (validation VE %.4f after %d epochs)", _rate(optimizer),
              state.best, state.epoch)
@@ -305,8 +309,8 @@ def _halving(model: Network, optimizer, data: TransData, s: TrainSettings, state
     weights were checked already: its SNPs join the set that every rate trains on, as in
     dense training any SNP may enter during the search (a set frozen for the search
     favoured larger rates: demo NN 8e-3 instead of 4e-3, test VE 0.004 lower). Returns
-    the (network, optimizer) and the winner's state and snapshot (:func:`_spilled`), or
-    None when every rate dropped out."""
+    the (network, optimizer), which a ``working`` set's checks may have grown, and the
+    winner's (state, snapshot) (:func:`_spilled`), None when every rate dropped out."""
     start = _spilled(model, optimizer)
     runs = {rate: (state.copy(), start) for rate in rates}
     for n_epochs in _rounds(max_epochs):
@@ -321,10 +325,9 @@ def _halving(model: Network, optimizer, data: TransData, s: TrainSettings, state
             runs[rate] = (run if ok else None, _spilled(model, optimizer))
         ranked = sorted((r for r in runs if runs[r][0]), key=lambda r: -runs[r][0].best)
         if not ranked:
-            return None
+            return model, optimizer, None
         runs = {r: runs[r] for r in ranked[:max(1, len(ranked) // 2)]}
-    run, snapshot = next(iter(runs.values()))
-    return model, optimizer, run, snapshot
+    return model, optimizer, next(iter(runs.values()))
 
 
 def _rounds(max_epochs: int) -> tuple[int, ...]:
