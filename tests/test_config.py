@@ -46,7 +46,7 @@ def _set(config, path, value):
     (("simulate", "n_individuals"), 15,
      f"config simulate.n_individuals: 15 is not an integer >= 20. {FIX}"),
     (("trans", "train", "working_set"), "yes",
-     f"config trans.train.working_set: 'yes' is not one of auto, True, False. {FIX}"),
+     f"config trans.train.working_set: 'yes' is not one of auto, true, false. {FIX}"),
     (("trans", "models"), ["ml", "xx"],
      f"config trans.models[1]: 'xx' is not one of ml, nn, tm. {FIX}"),
     (("bogus",), 1,

@@ -74,6 +74,11 @@ def _resolve(schema: dict, root: dict) -> dict:
     return schema
 
 
+def _yaml(value) -> str:
+    """A config value as it is written in YAML (true, not Python's True)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def describe(schema: dict, root: dict) -> str:
     """What a schema accepts, in words: "a number > 0 and <= 1", "one of ml, nn, tm"."""
     schema = _resolve(schema, root)
@@ -83,7 +88,7 @@ def describe(schema: dict, root: dict) -> str:
     if "const" in schema:
         return repr(schema["const"])
     if "enum" in schema:
-        return "one of " + ", ".join(map(str, schema["enum"]))
+        return "one of " + ", ".join(_yaml(v) for v in schema["enum"])
     types = schema.get("type", "any value")
     types = types if isinstance(types, list) else [types]
     return " or ".join(_describe_type(t, schema, root) for t in types)
