@@ -353,6 +353,27 @@ def test_a_set_grown_by_a_second_search_that_every_rate_dropped_out_of_trains_on
     assert network.alpha.shape[0] == len(network.snps) > capacity[0] // 2
 
 
+@pytest.mark.parametrize("working_set", [False, True])
+def test_a_rate_search_where_every_rate_diverges_stops_naming_the_fixes(tiny_trans,
+                                                                         monkeypatch,
+                                                                         working_set):
+    """Every rate's first epoch undone: one error naming the keys; the dense trainer's also
+    names the working set (a 90,000-SNP cohort's sweep diverged at every rate dense, and
+    trained on a working set)."""
+    ds, data = tiny_trans
+    monkeypatch.setattr(trans_train, "_epoch", lambda *args: False)
+    monkeypatch.setattr(trans_train, "RATES", (1e-3, 2e-3))
+    fix = ("Fix: set trans.train.learning_rate to a number below the smallest, or raise "
+           "trans.train.l1")
+    hint = (", or set trans.train.working_set: true (the dense trainer's first steps move "
+            "every SNP's row of alpha at once)")
+    with pytest.raises(MilageError) as err:
+        _fit(ds, data, TrainSettings(refit_lambdas=(), l1={"alpha": 0.01},
+                                     working_set=working_set))
+    assert str(err.value) == (f"training of nn diverged at every learning rate of "
+                              f"(0.001, 0.002). {fix}{'' if working_set else hint}")
+
+
 @pytest.mark.parametrize("kind", MODELS)
 def test_models_compute_the_paper_formulas(kind):
     rng = np.random.default_rng(1)

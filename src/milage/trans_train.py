@@ -282,7 +282,9 @@ def _choose_rate(model: Network, optimizer, data: TransData, s: TrainSettings,
     if first is None:
         raise MilageError(f"training of {model.name} diverged at every learning rate of "
                           f"{RATES}. Fix: set trans.train.learning_rate to a number below "
-                          "the smallest, or raise trans.train.l1")
+                          "the smallest, or raise trans.train.l1" + ("" if working else
+                          ", or set trans.train.working_set: true (the dense trainer's first "
+                          "steps move every SNP's row of alpha at once)"))
     state, snapshot = first
     _unspill(model, optimizer, snapshot)
     faster = tuple(r for r in RATES if r >= _rate(optimizer) * (1 - 1e-6))
