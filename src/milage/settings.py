@@ -182,7 +182,9 @@ class TrainSettings:
         most SNPs before training ends, and the dense epoch costs little more (the paper's
         10% shape at 32,768 SNPs, NN: 0.20 s against 0.15 s and a 0.29 s check every 10
         epochs; TM slower with the set), while at 65,536 the set trains 1.5x faster and
-        above it more (benchmarks/gtex_scale.py)."""
+        above it more (benchmarks/gtex_scale.py); and the dense trainer's first steps move
+        every SNP's row at once (a 90,000-SNP cohort's NN diverged at every rate dense, and
+        trained on the set; at 40,000 and 62,000 SNPs it trained dense)."""
         return n_snps > WORKING_SET_SNPS if self.working_set == AUTO else bool(self.working_set)
 
     def for_model(self, model: str) -> TrainSettings:
