@@ -16,11 +16,17 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-from gtex_scale import SHAPES, synthetic_codes, synthetic_samples
+from gtex_scale import (
+    SHAPES,
+    median_epoch,
+    synthetic_codes,
+    synthetic_params,
+    synthetic_samples,
+    training,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SHAPE = "10pct"
@@ -29,11 +35,7 @@ SHAPE = "10pct"
 def run(commit: str, model: str, n_snps: int, epochs: int, directory: Path) -> dict:
     """Time ``epochs`` epochs of the release's dense trainer (this process imports it)."""
     import milage
-    from milage import trans_train
-    from milage.settings import TrainSettings
     from milage.trans_data import TransData, standardise
-    from milage.trans_models import model_class
-    from milage.trans_network import make_optimizer
 
     assert milage.__file__.startswith(os.environ["PYTHONPATH"]), milage.__file__  # the release
     shape = SHAPES[SHAPE]
@@ -46,29 +48,11 @@ def run(commit: str, model: str, n_snps: int, epochs: int, directory: Path) -> d
                      {"SNP": np.arange(n_snps).astype(str)})
     rng = np.random.default_rng(1)      # the parameters gtex_scale.py draws
     chosen = np.sort(rng.choice(n_snps, min(2000, n_snps), replace=False))
-    cls = model_class(model)
-    params = {k: np.zeros(v.shape, np.float32) for k, v in
-              cls.zeros(n_snps, shape["K"], shape["J"], shape["T"]).params.items()}
-    for k in params:
-        if k != "alpha":
-            params[k] = (0.01 * rng.standard_normal(params[k].shape)).astype(np.float32)
-    params["alpha"][chosen] = 0.01 * rng.standard_normal((len(chosen), shape["T"]))
-    s = TrainSettings(learning_rate=1e-3, l1={"alpha": 1e-4, "beta": 0.01, "V": 1e-4,
-                                              "W": 2e-6}).for_model(model)
-    network = cls(params).network()
-    optimizer = make_optimizer("adam", s.learning_rate, trans_train.model_l1(s.l1, network))
-    network.compile(optimizer=optimizer)
-    optimizer.build(network.trainable_variables)
-    state = trans_train._State(network)
-    state.history.append({"ve_train": -np.inf})
-    times = []
-    for _ in range(epochs):     # the first also compiles the step and the prediction
-        t = time.perf_counter()
-        trans_train._epoch(network, optimizer, data, s, state)
-        times.append(time.perf_counter() - t)
+    network, optimizer, s, state = training(model, synthetic_params(model, shape, n_snps,
+                                                                    chosen, rng))
     return {"shape": SHAPE, **shape, "model": model, "trainer": "dense", "commit": commit,
             "snps": n_snps, "epochs": epochs,
-            "epoch_s": round(float(np.median(times[1:] or times)), 3)}
+            "epoch_s": round(median_epoch(network, optimizer, data, s, state, epochs), 3)}
 
 
 def main() -> None:

@@ -85,54 +85,79 @@ def synthetic_data(shape: dict, directory: Path, seed: int = 0):
                      {"SNP": np.arange(shape["S"]).astype(str)}, UNITS)
 
 
+def synthetic_params(model: str, shape: dict, n_rows: int, rows: np.ndarray,
+                     rng: np.random.Generator) -> dict:
+    """Parameters of ``model`` with ``n_rows`` rows of alpha, non-zero at ``rows``:
+    N(0, 0.01^2) entries. Uses only what every release since issue 17's filing has, as do
+    :func:`training` and :func:`median_epoch` (``filing_dense_epoch.py`` runs them there)."""
+    from milage.trans_models import model_class
+
+    params = {k: np.zeros(v.shape, np.float32) for k, v in model_class(model).zeros(
+        n_rows, shape["K"], shape["J"], shape["T"]).params.items()}
+    for k in params:
+        if k != "alpha":
+            params[k] = (0.01 * rng.standard_normal(params[k].shape)).astype(np.float32)
+    params["alpha"][rows] = 0.01 * rng.standard_normal((len(rows), shape["T"]))
+    return params
+
+
+def training(model: str, params: dict):
+    """(network, optimizer, settings, state) of an epoch's timing: Adam at a fixed rate 1e-3
+    and fixed penalties."""
+    from milage import trans_train
+    from milage.settings import TrainSettings
+    from milage.trans_models import model_class
+    from milage.trans_network import make_optimizer
+
+    s = TrainSettings(learning_rate=1e-3, l1={"alpha": 1e-4, "beta": 0.01, "V": 1e-4,
+                                              "W": 2e-6}).for_model(model)
+    network = model_class(model)(params).network()
+    optimizer = make_optimizer("adam", s.learning_rate, trans_train.model_l1(s.l1, network))
+    network.compile(optimizer=optimizer)
+    optimizer.build(network.trainable_variables)
+    state = trans_train._State(network)
+    state.history.append({"ve_train": -np.inf})
+    return network, optimizer, s, state
+
+
+def median_epoch(network, optimizer, fed, s, state, epochs: int) -> float:
+    """Seconds of an epoch: the median of ``epochs`` but the first, which also compiles
+    the step and the prediction."""
+    from milage import trans_train
+
+    times = []
+    for _ in range(epochs):
+        t = time.perf_counter()
+        trans_train._epoch(network, optimizer, fed, s, state)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times[1:] or times))
+
+
 def run(name: str, trainer: str, model: str, n_snps: int, epochs: int,
         directory: Path) -> dict:
     """Time ``epochs`` epochs (the median of all but the first) and one full check of
     ``model`` at shape ``name``;
     ``trainer`` dense (alpha over every SNP) or working_set (``n_snps`` SNPs)."""
     from milage import trans_train
-    from milage.settings import TrainSettings
     from milage.trans_gradient import alpha_gradient_max
     from milage.trans_memory import training_bytes
-    from milage.trans_models import model_class
-    from milage.trans_network import make_optimizer
     from milage.trans_working_set import WorkingSet
 
     shape = SHAPES[name]
     data = synthetic_data(shape, directory)
     rng = np.random.default_rng(1)
     chosen = np.sort(rng.choice(shape["S"], n_snps, replace=False))
-    cls = model_class(model)
-    params = {k: np.zeros(v.shape, np.float32) for k, v in
-              cls.zeros(shape["S"] if trainer == "dense" else 1, shape["K"], shape["J"],
-                        shape["T"]).params.items()}
-    for k in params:
-        if k != "alpha":
-            params[k] = (0.01 * rng.standard_normal(params[k].shape)).astype(np.float32)
-    s = TrainSettings(learning_rate=1e-3, l1={"alpha": 1e-4, "beta": 0.01, "V": 1e-4,
-                                              "W": 2e-6}).for_model(model)
     if trainer == "dense":
-        params["alpha"][chosen] = 0.01 * rng.standard_normal((n_snps, shape["T"]))
-        network, fed, working = cls(params).network(), data, None
+        working, fed = None, data
+        params = synthetic_params(model, shape, shape["S"], chosen, rng)
     else:
         working = WorkingSet(data, chosen)
-        params["alpha"] = np.zeros((working.capacity, shape["T"]), np.float32)
-        params["alpha"][:n_snps] = 0.01 * rng.standard_normal((n_snps, shape["T"]))
-        network = cls(params).network()
         fed = working.view
+        params = synthetic_params(model, shape, working.capacity, np.arange(n_snps), rng)
+    network, optimizer, s, state = training(model, params)
     del params      # the network holds them
-    optimizer = make_optimizer("adam", s.learning_rate, trans_train.model_l1(s.l1, network))
-    network.compile(optimizer=optimizer)
-    optimizer.build(network.trainable_variables)
-    state = trans_train._State(network)
-    state.history.append({"ve_train": -np.inf})
     batches = trans_train._batches(fed.rows("train"), s.batch_size, s.seed, 0)
-    times = []
-    for _ in range(epochs):     # the first also compiles the step and the prediction
-        t = time.perf_counter()
-        trans_train._epoch(network, optimizer, fed, s, state)
-        times.append(time.perf_counter() - t)
-    epoch_s = float(np.median(times[1:] or times))
+    epoch_s = median_epoch(network, optimizer, fed, s, state, epochs)
     t = time.perf_counter()
     if working:
         working.violators(network, batches, optimizer.penalty("alpha"))

@@ -200,7 +200,7 @@ def test_network_ve_is_split_ve_of_the_predictions(tiny_trans, monkeypatch, kind
     assert network_ve(network, data, ("valid",)) == {"valid": pytest.approx(got["valid"],
                                                                              rel=1e-7)}
     assert network_ve(network, replace(data, sst={}), ("valid",)) == {}
-    loadings = network.weights[-2]            # beta (ML, NN) or W (TM)
+    loadings = next(w for w in network.weights if w.name in ("beta", "W"))
     value = ops.convert_to_numpy(loadings)
     value[(0,) * value.ndim] = np.nan
     loadings.assign(value)
